@@ -96,6 +96,8 @@ _FLOAT_DTYPES = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16"
 _INT8_CPU_ALGORITHMS = ("default", "ao-quantized")
 #: F.pad mode for each ConvSpec padding_mode.
 _PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}
+#: oneDNN's quantized conv op per spatial rank (qconv2d_pointwise is what inductor emits for 2D).
+_QCONV_OPS = {1: "qconv_pointwise", 2: "qconv2d_pointwise", 3: "qconv_pointwise"}
 #: Integer results must stay below this to be exact in an fp32 output (2**24).
 _FP32_EXACT = 2**24
 
@@ -247,6 +249,19 @@ def _exact_int_range(values_bound: float) -> bool:
 # ---------------------------------------------------------------------------------------------
 # torch-side helpers
 # ---------------------------------------------------------------------------------------------
+def _has_op(torch, namespace: str, name: str) -> bool:
+    """Whether ``torch.ops.<namespace>.<name>`` is registered in this torch."""
+    try:
+        getattr(getattr(torch.ops, namespace), name)
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
+
+def _identity(t):
+    return t
+
+
 def _torch():
     import torch
 
@@ -509,8 +524,15 @@ class TorchBackend:
                     "'GET was unable to find an engine to execute this computation')")
         if case.direction != "fwd":
             return "torch has no int8 backward conv"
-        if case.algorithm == "default" and spec.transposed:
-            return "torch.ops.onednn has no quantized transposed conv (torch.ops.quantized's is algorithm ao-quantized)"
+        if case.algorithm == "default":
+            if spec.transposed:
+                return ("torch.ops.onednn has no quantized transposed conv "
+                        "(torch.ops.quantized's is algorithm ao-quantized)")
+            op = _QCONV_OPS[spec.dims]
+            torch = _torch()
+            if not (torch.backends.mkldnn.is_available() and _has_op(torch, "onednn", "qconv_prepack")
+                    and _has_op(torch, "onednn", op)):
+                return f"this torch ({torch.__version__}) has no onednn::{op} (oneDNN's quantized conv)"
         if case.algorithm == "ao-quantized":
             if spec.padding_mode in ("replicate", "circular") and any(b or a for b, a in spec.padding):
                 return f"torch has no {spec.padding_mode} pad for quantized tensors"
@@ -575,31 +597,40 @@ def _prepare_float(torch, case: Case, inputs: Inputs) -> TorchKernel:
     groups, transposed = spec.groups, spec.transposed
     conv = torch.ops.aten.convolution.default
     conv_bwd = torch.ops.aten.convolution_backward.default
-    finish: Callable[[Any], Any] = lambda t: t  # noqa: E731
+    finish: Callable[[Any], Any] = _identity
     pad_timed = False
 
     if case.direction == "fwd":
         b = tensor(inputs.b, torch.contiguous_format) if spec.bias and inputs.b is not None else None
+        rest = (w, b, stride, padding, dilation, transposed, out_pad, groups)
         if geo.pad:
-            pad_, mode = geo.pad, geo.pad_mode
-            fpad = F.pad
-            fn = lambda: conv(fpad(x, pad_, mode), w, b, stride, padding, dilation, transposed, out_pad, groups)  # noqa: E731
+            pad_, mode, fpad = geo.pad, geo.pad_mode, F.pad
+
+            def fn():
+                return conv(fpad(x, pad_, mode), *rest)
+
             probe_in = fpad(x, pad_, mode)
             pad_timed = True
         else:
-            fn = lambda: conv(x, w, b, stride, padding, dilation, transposed, out_pad, groups)  # noqa: E731
+            args = (x, *rest)
+
+            def fn():
+                return conv(*args)
+
             probe_in = x
         if geo.crop:
             crop = geo.crop
-            finish = lambda t: _crop(t, crop)  # noqa: E731
+
+            def finish(t):
+                return _crop(t, crop)
         backend_name = _conv_backend_name(torch, probe_in, w, b, stride, padding, dilation, transposed, out_pad,
                                           groups, backward=False)
     else:
         dy = tensor(inputs.dy)
         if case.direction == "dgrad":
             mask = [True, False, False]
-            fn, probe_in, probe_dy, pad_timed = _dgrad_fn(torch, F, geo, spec, x, w, dy, conv_bwd, stride, padding,
-                                                          dilation, out_pad, groups, mask)
+            fn, probe_in, probe_dy, pad_timed = _dgrad_fn(torch, F, geo, spec, fmt, x, w, dy, conv_bwd, stride,
+                                                          padding, dilation, out_pad, groups, mask)
         else:
             mask = [False, True, False]
             probe_in, probe_dy = x, dy
@@ -607,9 +638,10 @@ def _prepare_float(torch, case: Case, inputs: Inputs) -> TorchKernel:
                 probe_in = F.pad(x, geo.pad, geo.pad_mode).contiguous(memory_format=fmt)
             if geo.crop:
                 probe_dy = F.pad(dy, _fpad_order(geo.crop)).contiguous(memory_format=fmt)
-            xin, dyin = probe_in, probe_dy
-            fn = lambda: conv_bwd(dyin, xin, w, None, stride, padding, dilation, transposed, out_pad, groups,  # noqa: E731
-                                  mask)[1]
+            args = (probe_dy, probe_in, w, None, stride, padding, dilation, transposed, out_pad, groups, mask)
+
+            def fn():
+                return conv_bwd(*args)[1]
         backend_name = _conv_backend_name(torch, probe_in, w, None, stride, padding, dilation, transposed, out_pad,
                                           groups, backward=True)
 
@@ -642,46 +674,51 @@ def _prepare_float(torch, case: Case, inputs: Inputs) -> TorchKernel:
     return kernel
 
 
-def _dgrad_fn(torch, F, geo: Geometry, spec, x, w, dy, conv_bwd, stride, padding, dilation, out_pad, groups, mask):
-    """The dgrad callable, the input-shaped tensor torch's op sees, and whether a pad (or
-    its backward) is in the call."""
+def _dgrad_fn(torch, F, geo: Geometry, spec, fmt, x, w, dy, conv_bwd, stride, padding, dilation, out_pad, groups,
+              mask):
+    """The dgrad callable, the input-shaped tensor torch's op sees, the output gradient it
+    sees, and whether a pad (or a pad's backward) is inside the call."""
     transposed = spec.transposed
     if geo.crop:
-        crop_pad = _fpad_order(geo.crop)
-        fpad = F.pad
-        fn = lambda: conv_bwd(fpad(dy, crop_pad), x, w, None, stride, padding, dilation, transposed,  # noqa: E731
-                              out_pad, groups, mask)[0]
+        crop_pad, fpad = _fpad_order(geo.crop), F.pad
+        rest = (x, w, None, stride, padding, dilation, transposed, out_pad, groups, mask)
+
+        def fn():
+            return conv_bwd(fpad(dy, crop_pad), *rest)[0]
+
         return fn, x, fpad(dy, crop_pad), True
     if not geo.pad:
-        fn = lambda: conv_bwd(dy, x, w, None, stride, padding, dilation, transposed, out_pad, groups, mask)[0]  # noqa: E731
+        args = (dy, x, w, None, stride, padding, dilation, transposed, out_pad, groups, mask)
+
+        def fn():
+            return conv_bwd(*args)[0]
+
         return fn, x, dy, False
-    # The padded input's shape (its values are not read by a data gradient).
-    xp = F.pad(x, geo.pad, geo.pad_mode).contiguous(memory_format=_same_format(torch, x))
+    # The padded input's shape (a data gradient reads its sizes, not its values).
+    xp = F.pad(x, geo.pad, geo.pad_mode).contiguous(memory_format=fmt)
+    args = (dy, xp, w, None, stride, padding, dilation, False, out_pad, groups, mask)
     pairs = geo.pad_pairs()
-    sizes = tuple(spec.input_size)
     mode = geo.pad_mode
-    if mode == "constant":
-        crop = pairs
-        fn = lambda: _crop(conv_bwd(dy, xp, w, None, stride, padding, dilation, False, out_pad, groups,  # noqa: E731
-                                    mask)[0], crop)
+    if mode == "constant":  # the backward of a zero pad is a view of the interior
+
+        def fn():
+            return _crop(conv_bwd(*args)[0], pairs)
+
     elif mode in ("reflect", "replicate"):
         name = f"{'reflection' if mode == 'reflect' else 'replication'}_pad{spec.dims}d_backward"
         pad_bwd = getattr(torch.ops.aten, name).default
         pad_ = list(geo.pad)
-        fn = lambda: pad_bwd(conv_bwd(dy, xp, w, None, stride, padding, dilation, False, out_pad, groups,  # noqa: E731
-                                      mask)[0], x, pad_)
+
+        def fn():
+            return pad_bwd(conv_bwd(*args)[0], x, pad_)
+
     else:
-        fn = lambda: _fold_circular(conv_bwd(dy, xp, w, None, stride, padding, dilation, False,  # noqa: E731
-                                             out_pad, groups, mask)[0], pairs, sizes)
+        sizes = tuple(spec.input_size)
+
+        def fn():
+            return _fold_circular(conv_bwd(*args)[0], pairs, sizes)
+
     return fn, xp, dy, True
-
-
-def _same_format(torch, t):
-    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
-        return torch.channels_last
-    if t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d) and not t.is_contiguous():
-        return torch.channels_last_3d
-    return torch.contiguous_format
 
 
 def _cpu_fp32_precision(torch, extra: dict) -> None:
@@ -840,7 +877,7 @@ def _onednn_qconv_fn(torch, F, spec, geo: Geometry, xq, wq, b, zp, stride, paddi
     if geo.pad:
         in_shape = list(F.pad(xq, geo.pad, geo.pad_mode, **({"value": zp} if geo.pad_mode == "constant" else {})).shape)
     packed = torch.ops.onednn.qconv_prepack(wq, w_scales, 1.0, zp, stride, padding, dilation, spec.groups, in_shape)
-    op_name = "qconv2d_pointwise" if spec.dims == 2 else "qconv_pointwise"
+    op_name = _QCONV_OPS[spec.dims]
     op = getattr(torch.ops.onednn, op_name).default
     extra.update(op=f"onednn::{op_name}", w_qscheme="per_channel", output_dtype="fp32",
                  output_scale=1.0, output_zero_point=0)
@@ -857,7 +894,7 @@ def _onednn_qconv_fn(torch, F, spec, geo: Geometry, xq, wq, b, zp, stride, paddi
         def fn():
             return op(xq, 1.0, zp, packed, w_scales, w_zps, b, stride, padding, dilation, groups, 1.0, 0, fp32,
                       "none", [], "")
-    return fn, (lambda t: t)
+    return fn, _identity
 
 
 def _ao_fn(torch, F, spec, geo: Geometry, xq_u8, wq, b, zp, out_zp, fmt, extra):

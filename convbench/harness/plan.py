@@ -18,12 +18,19 @@ from convbench.workloads.spec import ConvSpec, check_direction, check_dtype
 
 @dataclass(frozen=True)
 class Workload:
-    """A shape to run, with how often it occurs and where it came from."""
+    """A shape to run, with how often it occurs and where it came from.
+
+    ``directions``/``dtypes``/``layouts``, when not empty, pin what this shape runs (a
+    benchdnn file's ``--dir=``/``--dt=`` lines) instead of the run's lists.
+    """
 
     spec: ConvSpec
     count: int = 1
     network: str = ""
     layers: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    layouts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,12 +65,12 @@ def merge_workloads(workloads: Iterable[Workload]) -> list[Workload]:
     first occurrence keeps its place and network."""
     merged: dict[tuple, Workload] = {}
     for w in workloads:
-        key = w.spec.shape_key()
+        key = (w.spec.shape_key(), w.directions, w.dtypes, w.layouts)
         if key in merged:
             m = merged[key]
             layers = m.layers + tuple(n for n in w.layers if n not in m.layers)
             network = m.network if w.network in ("", m.network) else f"{m.network},{w.network}"
-            merged[key] = Workload(m.spec, m.count + w.count, network, layers)
+            merged[key] = Workload(m.spec, m.count + w.count, network, layers, m.directions, m.dtypes, m.layouts)
         else:
             merged[key] = w
     return list(merged.values())
@@ -127,9 +134,9 @@ def build_plan(
     seen: set[str] = set()
     for wl in merge_workloads(workloads):
         for backend in backends:
-            for dtype in dtypes:
-                for direction in directions:
-                    for layout in layouts:
+            for dtype in wl.dtypes or dtypes:
+                for direction in wl.directions or directions:
+                    for layout in wl.layouts or layouts:
                         for device in devices:
                             base = Case(wl.spec, dtype, direction, layout, device, "default", threads)
                             for algo in _algorithms(backend, base, algorithms, algorithms_of):
@@ -173,7 +180,7 @@ def workloads_from(
     ``resolution`` applies to networks. Files are convbench workload files or benchdnn batch
     files; bad lines are reported through ``on_error`` (or stop the run with ``strict``).
     """
-    from convbench.workloads import get_network, get_suite, load, parse
+    from convbench.workloads import get_network, get_suite, load
 
     out: list[Workload] = []
 
@@ -193,6 +200,10 @@ def workloads_from(
         spec, count = parse_entry(text)
         out.append(Workload(rebatch(spec), count, "", (spec.name,) if spec.name else ()))
     for path in files:
-        for e in load(path, strict=strict, on_error=on_error):
-            out.append(Workload(rebatch(e.spec), e.count, str(path), (e.spec.name,) if e.spec.name else ()))
+        for e in load(path, strict=strict, on_error=on_error, on_warning=on_error):
+            out.append(Workload(
+                rebatch(e.spec), e.count, str(path), (e.spec.name,) if e.spec.name else (),
+                (e.direction,) if e.direction else (), (e.dtype,) if e.dtype else (),
+                (e.layout,) if getattr(e, "layout", None) else (),
+            ))
     return out

@@ -237,7 +237,8 @@ class RunRequest:
     def to_json(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "workloads"}
         d["workloads"] = [
-            {"descriptor": str(w.spec), "count": w.count, "network": w.network, "layers": list(w.layers)}
+            {"descriptor": str(w.spec), "count": w.count, "network": w.network, "layers": list(w.layers),
+             "directions": list(w.directions), "dtypes": list(w.dtypes), "layouts": list(w.layouts)}
             for w in self.workloads
         ]
         return d
@@ -249,7 +250,8 @@ class RunRequest:
 
         kw = dict(d)
         kw["workloads"] = tuple(
-            Workload(parse(w["descriptor"]), int(w["count"]), w.get("network", ""), tuple(w.get("layers", ())))
+            Workload(parse(w["descriptor"]), int(w["count"]), w.get("network", ""), tuple(w.get("layers", ())),
+                     tuple(w.get("directions", ())), tuple(w.get("dtypes", ())), tuple(w.get("layouts", ())))
             for w in d["workloads"]
         )
         for k, v in list(kw.items()):

@@ -21,11 +21,11 @@ def parse(descriptor: str) -> ConvSpec:
     return _parse(descriptor)
 
 
-def load(path_or_text, strict: bool = False, on_error=None):
+def load(path_or_text, strict: bool = False, on_error=None, on_warning=None):
     """Load a convbench workload file or a benchdnn batch file (see workloads.io.load)."""
     from convbench.workloads.io import load as _load
 
-    return _load(path_or_text, strict=strict, on_error=on_error)
+    return _load(path_or_text, strict=strict, on_error=on_error, on_warning=on_warning)
 
 
 def get_suite(name: str, batch=None):

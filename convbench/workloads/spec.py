@@ -8,6 +8,7 @@ multiply-accumulate counts as two operations.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, fields, replace
 from typing import Iterable, Sequence
 
@@ -51,13 +52,13 @@ def check_direction(direction: str) -> str:
 
 
 def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def _per_dim(name: str, value, dims: int) -> tuple[int, ...]:
     """Broadcast an int to ``dims`` entries, or check a sequence has ``dims`` ints."""
     if _is_int(value):
-        return (value,) * dims
+        return (int(value),) * dims
     try:
         t = tuple(value)
     except TypeError:
@@ -66,7 +67,7 @@ def _per_dim(name: str, value, dims: int) -> tuple[int, ...]:
         t = t * dims
     if len(t) != dims or not all(_is_int(v) for v in t):
         raise ConvbenchError(f"{name}: expected an int or {dims} ints, got {value!r}")
-    return t
+    return tuple(int(v) for v in t)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class ConvSpec:
             v = getattr(self, f)
             if not _is_int(v) or v < 1:
                 raise ConvbenchError(f"{f}: must be a positive integer, got {v!r}")
+            set_(f, int(v))
         size = self.input_size
         if _is_int(size):
             size = (size,)
@@ -114,6 +116,7 @@ class ConvSpec:
             raise ConvbenchError(f"input_size: expected 1 to 3 ints, got {self.input_size!r}")
         if any(v < 1 for v in size):
             raise ConvbenchError(f"input_size: sizes must be positive, got {size}")
+        size = tuple(int(v) for v in size)
         set_("input_size", size)
         dims = len(size)
         for f in ("kernel_size", "stride", "dilation", "output_padding"):
@@ -202,19 +205,21 @@ class ConvSpec:
                 f"padding: unknown mode {padding!r} (use an int, pairs, 'valid', 'same' or 'causal')"
             )
         if _is_int(padding):
-            return ((padding, padding),) * dims
+            return ((int(padding), int(padding)),) * dims
         try:
             items = tuple(padding)
         except TypeError:
             raise ConvbenchError(f"padding: cannot read {padding!r}") from None
         if len(items) == 1 and dims > 1:
             items = items * dims
+        if dims == 1 and len(items) == 2 and all(_is_int(p) for p in items):
+            items = (tuple(items),)  # a 1D (before, after) pair
         if len(items) != dims:
             raise ConvbenchError(f"padding: expected {dims} entries, got {padding!r}")
         pairs = []
         for p in items:
             if _is_int(p):
-                pairs.append((p, p))
+                pairs.append((int(p), int(p)))
             else:
                 try:
                     b, a = p
@@ -222,7 +227,7 @@ class ConvSpec:
                     raise ConvbenchError(f"padding: cannot read {padding!r}") from None
                 if not (_is_int(b) and _is_int(a)):
                     raise ConvbenchError(f"padding: cannot read {padding!r}")
-                pairs.append((b, a))
+                pairs.append((int(b), int(a)))
         return tuple(pairs)
 
     # ---- shape -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from convbench.backends.pytorch import (  # noqa: E402
     Geometry,
     InexactQuantizedOutput,
     TorchBackend,
+    error_spread,
     geometry,
     layout_name,
     parse_mkl_version,
@@ -118,6 +119,14 @@ def test_parse_onednn_verbose_both_line_formats():
     assert trace.reorders == 1
     assert trace.describe().startswith("reorder:jit:uni;convolution:brg_conv_bwd")
     assert parse_onednn_verbose("").primitives == ()
+
+
+def test_error_spread_from_kernel_names():
+    assert error_spread("void fft2d_r2c_16x16<float>(...);sm80_xmma_gemm_cf32cf32") == "output"
+    assert error_spread("jit_wino_4x3:avx512_core") == "tile"
+    assert error_spread("winograd_nonfused::winogradForwardData4x4") == "tile"
+    assert error_spread("sm90_xmma_fprop_implicit_gemm_f16f16_f16f32_f32_nhwckrsc_nhwc") == "element"
+    assert error_spread("") == "element"
 
 
 def test_layout_names():

@@ -121,6 +121,13 @@ class NumpyKernel:
         }
         if isinstance(algo, FFT):
             self.extra.update(fft_extra(case.spec, case.direction, algo.workers))
+        #: Extent of the tiles one rounding error can spread over, per spatial dim of the result,
+        #: aligned to its origin (verify's ``tile``): Winograd's output tile where the result is
+        #: the tiled forward itself; None where tiles are offset by cropped padding (dgrad,
+        #: transposed fwd) or the algorithm does not tile.
+        self.error_tile: tuple[int, ...] | None = None
+        if isinstance(algo, winograd.Winograd) and lower(case.spec, case.direction).op == "forward":
+            self.error_tile = (algo.tf.m,) * case.spec.dims
 
     def run(self) -> None:
         """Compute the result once (synchronous)."""

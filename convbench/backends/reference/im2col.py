@@ -11,7 +11,8 @@
   the output gradient: ``dw_g = dy_g (K/G, N*prod(out)) @ cols_g^T``.
 
 The batch is processed in chunks whose column buffer stays under :data:`CHUNK_BYTES` (one
-sample at least), so large batches do not need gigabytes of buffer. With an integer compute
+sample at least), so large batches do not need gigabytes of buffer (a batch that does not
+divide evenly keeps a second, smaller buffer for its last chunk). With an integer compute
 dtype (int32) the same code is the exact integer GEMM of ``int-gemm``.
 """
 
@@ -65,7 +66,7 @@ class Im2col:
         for n0 in range(0, n, step):
             n1 = min(n, n0 + step)
             win = windows(xp[n0:n1], out, kernel, geo).reshape(n1 - n0, g, cg, *out, *kernel)
-            cols = scratch.empty(f"{tag}:cols", (n1 - n0, g, cg, *kernel, *out), xp.dtype)
+            cols = scratch.empty(f"{tag}:cols{n1 - n0}", (n1 - n0, g, cg, *kernel, *out), xp.dtype)
             np.copyto(cols, win.transpose(order))
             np.matmul(wm, cols.reshape(n1 - n0, g, taps, positions), out=y[n0:n1])
         return y.reshape(n, k_all, *out)
@@ -90,7 +91,7 @@ class Im2col:
         step = chunk_size(n, c * math.prod(kernel) * positions * dy.itemsize)
         for n0 in range(0, n, step):
             n1 = min(n, n0 + step)
-            dcols = scratch.empty(f"{tag}:dcols", (n1 - n0, g, taps, positions), dy.dtype)
+            dcols = scratch.empty(f"{tag}:dcols{n1 - n0}", (n1 - n0, g, taps, positions), dy.dtype)
             np.matmul(wt, dyg[n0:n1], out=dcols)
             blocks = dcols.reshape(n1 - n0, g, cg, *kernel, *out)
             target = dxp[n0:n1]
@@ -118,9 +119,9 @@ class Im2col:
             n1 = min(n, n0 + step)
             m = n1 - n0
             win = windows(xp[n0:n1], out, kernel, geo).reshape(m, g, cg, *out, *kernel)
-            cols = scratch.empty(f"{tag}:cols", (g, cg, *kernel, m, *out), xp.dtype)
+            cols = scratch.empty(f"{tag}:cols{m}", (g, cg, *kernel, m, *out), xp.dtype)
             np.copyto(cols, win.transpose(order))
-            dyt = scratch.empty(f"{tag}:dyt", (g, kg, m, positions), dy.dtype)
+            dyt = scratch.empty(f"{tag}:dyt{m}", (g, kg, m, positions), dy.dtype)
             np.copyto(dyt, dy[n0:n1].reshape(m, g, kg, positions).transpose(1, 2, 0, 3))
             dw += np.matmul(dyt.reshape(g, kg, m * positions), cols.reshape(g, taps, m * positions).transpose(0, 2, 1))
         return dw.reshape(k_all, cg, *kernel)

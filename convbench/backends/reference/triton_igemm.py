@@ -7,7 +7,8 @@ channels and loading the A slice straight from the NHWC input (addresses from (n
 tap (r, s), stride, padding and dilation; out-of-image taps masked to zero). B is the weight in
 RSCK layout (``w[r, s, c, k]``, i.e. (R*S*C) x K row-major), reordered once in ``prepare``.
 Activations and output are NHWC. Accumulation: fp32 for fp16/bf16/fp32/tf32 (``tl.dot`` with
-``input_precision="ieee"`` for fp32, ``"tf32"`` for tf32), int32 for int8 (exact). The output is
+``input_precision="ieee"`` for fp32, ``"tf32"`` for tf32, where Triton truncates the fp32
+operands to tf32 rather than rounding them), int32 for int8 (exact). The output is
 written in the input dtype (int32 for int8). Tile sizes are autotuned (``triton.autotune`` over
 :func:`configs`, keyed on the problem's sizes); the tuning runs in ``prepare`` and is part of
 ``setup_s``.

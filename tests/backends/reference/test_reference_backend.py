@@ -120,3 +120,18 @@ def test_result_dtypes():
     import ml_dtypes
 
     assert BACKEND.prepare(Case(SPEC, dtype="bf16"), make_inputs(SPEC)).result().dtype == ml_dtypes.bfloat16
+
+
+def test_winograd_error_tile_is_the_output_tile_of_a_forward():
+    from convbench.harness.verify import verify
+
+    inputs = make_inputs(SPEC, distribution="normal")
+    for m in (2, 4):
+        case = Case(SPEC, "fp16", "fwd", algorithm=f"winograd-{m}x{m}")
+        kernel = BACKEND.prepare(case, inputs)
+        assert kernel.error_tile == (m, m)
+        v = verify(kernel.result(), case, inputs, algorithm=kernel.algorithm, spread="tile", tile=kernel.error_tile)
+        assert v.ok, v.message
+    dgrad = BACKEND.prepare(Case(SPEC, "fp32", "dgrad", algorithm="winograd-2x2"), inputs)
+    assert dgrad.error_tile is None
+    assert BACKEND.prepare(Case(SPEC, algorithm="im2col"), inputs).error_tile is None

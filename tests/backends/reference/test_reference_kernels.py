@@ -131,3 +131,21 @@ def test_repeated_runs_give_the_same_result():
 def test_threads_limit_runs():
     kernel = run_case(SHAPES["2d"], "fp32", "fwd", "im2col", threads=1)
     assert kernel.extra["blas_threads"] == 1
+
+
+def test_im2col_batch_chunks(monkeypatch):
+    """A column buffer over CHUNK_BYTES is built per chunk of the batch (uneven last chunk)."""
+    from convbench.backends.reference import im2col
+
+    monkeypatch.setattr(im2col, "CHUNK_BYTES", 1)  # one sample per chunk
+    spec = ConvSpec(in_channels=4, out_channels=6, input_size=(6, 5), kernel_size=3, padding=1, stride=(1, 2),
+                    groups=2, batch=3)
+    for direction in ("fwd", "dgrad", "wgrad"):
+        kernel = run_case(spec, "fp32", direction, "im2col")
+        first = kernel.result()
+        kernel.run()
+        np.testing.assert_array_equal(kernel.result(), first)
+    monkeypatch.setattr(im2col, "CHUNK_BYTES", 2 * 4 * 9 * 15 * 4)  # two samples, then one
+    for direction in ("fwd", "dgrad", "wgrad"):
+        run_case(spec, "fp32", direction, "im2col")
+    run_case(spec, "int8", "fwd", "int-gemm")
