@@ -17,6 +17,11 @@ from convbench import __version__
 from convbench.errors import ConvbenchError
 
 _DEBUG_ENV = "CONVBENCH_DEBUG"
+# Before any framework loads (listings import them in this process): no framework may grab
+# the whole GPU or flood stderr with its start-up banner.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _split(values) -> tuple[str, ...]:

@@ -80,6 +80,12 @@ class Inputs:
     x_zero_point: int = 128
 
 
+class UnsupportedCase(Exception):
+    """Raised by ``Backend.prepare`` when a case cannot run for a reason that depends on the
+    inputs rather than on the case alone (e.g. a quantized output range that cannot hold the
+    exact result). The harness writes an ``unsupported`` row with ``str(exc)`` as the reason."""
+
+
 @runtime_checkable
 class Kernel(Protocol):
     """A prepared launch of one operation."""

@@ -29,7 +29,9 @@ What runs for each case (one compiled XLA program per kernel, built and called o
   forward with int32 accumulation through ``preferred_element_type`` on the CPU. XLA:GPU
   cannot lower an s32-accumulating int8 conv to cuDNN, so on CUDA int8 accumulates in f32
   (exact while every partial sum stays below 2**24 in magnitude; ``extra`` records the
-  accumulator and whether the inputs' bound guarantees exactness). int8 has no dgrad/wgrad
+  accumulator and whether the inputs' bound guarantees exactness). A grouped int8 conv whose
+  channels per group are not multiples of 4 is refused on CUDA: XLA:GPU pads them for cuDNN and
+  got the results wrong (:func:`cuda_int8_reason`). int8 has no dgrad/wgrad
   (integer convs are not differentiable in JAX) and int4 is refused by XLA: both are
   ``unsupported`` with the reason.
 * Timing: ``run`` dispatches the compiled program on device-resident inputs and keeps the
@@ -194,6 +196,23 @@ def partial_sum_bound(spec, inputs: Inputs) -> float:
     v = np.abs(direct_weight(spec, inputs.w)).reshape(spec.out_channels, -1).sum(axis=1)
     bias = float(np.abs(inputs.b).max(initial=0.0)) if inputs.b is not None and spec.bias else 0.0
     return float(np.abs(inputs.x).max(initial=0.0) * v.max(initial=0.0)) + bias
+
+
+def cuda_int8_reason(spec) -> str | None:
+    """Why XLA:GPU cannot run this int8 conv correctly, or None.
+
+    cuDNN's int8 convs need channel counts that are multiples of 4; XLA:GPU pads the channels
+    to get them, and for a grouped conv whose channels per group are not multiples of 4 that
+    padding gave wrong results (measured: jax 0.11.2, CUDA 13, H200; ungrouped convs with
+    padded channels were exact). Shared with the tf-xla backend, whose int8 path is the same
+    XLA convolution.
+    """
+    g = spec.groups
+    per_group = (spec.in_channels // g, spec.out_channels // g)
+    if g > 1 and any(c % 4 for c in per_group):
+        return (f"int8 on CUDA: XLA:GPU pads a grouped int8 conv's channels per group ({per_group[0]} in, "
+                f"{per_group[1]} out) to multiples of 4 for cuDNN and gives wrong results (measured, jax 0.11.2)")
+    return None
 
 
 def cpu_affinity() -> int:
@@ -391,12 +410,12 @@ class JaxBackend:
     name = "jax"
 
     def unavailable_reason(self) -> str | None:
-        try:
-            _import_jax()
-        except ImportError:
+        """Cheap (no import: the main process asks it of every backend, and importing jax
+        there could claim the GPU). A broken install shows up as the worker's error rows."""
+        import importlib.util
+
+        if importlib.util.find_spec("jax") is None or importlib.util.find_spec("jaxlib") is None:
             return _INSTALL_HINT
-        except Exception as exc:  # a broken install: say what failed, never crash the run
-            return f"jax failed to import: {_one_line(exc)}"
         return None
 
     def versions(self) -> dict[str, str]:
@@ -446,6 +465,10 @@ class JaxBackend:
             return f"dtype {case.dtype!r} is not run by the jax backend"
         if case.dtype == "int8" and case.direction != "fwd":
             return f"int8 {case.direction}: integer convolutions are not differentiable in JAX (inference only)"
+        if case.dtype == "int8" and case.device_kind == "cuda":
+            reason = cuda_int8_reason(spec)
+            if reason:
+                return reason
         devices = self.devices()
         if case.device not in devices:
             return f"device {case.device!r} is not visible to jax here (it sees: {', '.join(devices)})"

@@ -126,7 +126,7 @@ def candidate_algorithms(case: Case) -> list[str]:
     """Algorithm names this backend can ask oneDNN for in ``case`` (``default`` first)."""
     if case.dtype == "int8":
         return ["default", "s8s8"]
-    if case.dtype in _FLOAT_DTYPES and case.spec.dims == 2:
+    if case.dtype in _FLOAT_DTYPES and case.spec.dims == 2 and not case.spec.transposed:
         return ["default", "winograd"]
     return ["default"]
 

@@ -36,8 +36,11 @@ Dtypes: fp32, fp16, bf16 (XLA:CPU computes fp16/bf16 convs in f32 between conver
 ``extra["tf32"]``; fp32 on CUDA turns it off). TF's conv ops reject int8, so int8 forward runs
 tf2xla's ``xla.conv`` (XlaConvV2) on int8 operands with ``preferred_element_type`` int32 on
 the CPU, exact; on CUDA, XLA cannot lower an s32-accumulating int8 conv to cuDNN, so there it
-accumulates in f32 (exact while partial sums stay within 2**24; ``extra`` says which). int8 has
-no dgrad/wgrad (TF has no integer conv gradients) and TF has no int4 conv: both ``unsupported``.
+accumulates in f32 (exact while partial sums stay within 2**24; ``extra`` says which), and a
+grouped int8 conv with channels per group not a multiple of 4 is refused there, as in the jax
+backend. int8 has no dgrad/wgrad (TF has no integer conv gradients) and TF has no int4 conv:
+both ``unsupported``. The CUDA paths follow the jax backend's measured behaviour but have not
+been run with TensorFlow on a GPU.
 
 ``algorithm`` names the op that computes the conv in the optimized HLO
 (``xla:convolution`` on XLA:CPU in TF, ``xla:cudnn$convForward`` and so on with cuDNN) and
@@ -58,6 +61,7 @@ installed; both backends import independently and together.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -68,6 +72,7 @@ from convbench.backends.jax_xla import (
     PAD_MODES,
     channels_last,
     cpu_affinity,
+    cuda_int8_reason,
     direct_weight,
     hlo_summary,
     host_result,
@@ -75,7 +80,6 @@ from convbench.backends.jax_xla import (
     layout_name,
     numpy_dtype,
     partial_sum_bound,
-    undirect_weight,
     xla_conv,
 )
 from convbench.errors import ConvbenchError
@@ -217,14 +221,46 @@ def _import_tf():
     is still uninitialised)."""
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # TF imports jax too
-    import tensorflow as tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _quiet_stderr(("oneDNN custom operations are on", "absl::InitializeLog")):
+        import tensorflow as tf
 
     for gpu in tf.config.list_physical_devices("GPU"):
+        if tf.config.experimental.get_memory_growth(gpu):
+            continue
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # already initialised; TF_FORCE_GPU_ALLOW_GROWTH covered it
             pass
     return tf
+
+
+class _quiet_stderr:
+    """Drop TF's import-time banner lines (written by C++ straight to fd 2, before its log
+    level applies) and pass every other line through."""
+
+    def __init__(self, patterns) -> None:
+        self.patterns = patterns
+
+    def __enter__(self):
+        import tempfile
+
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._tmp = tempfile.TemporaryFile(mode="w+b")
+        os.dup2(self._tmp.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._tmp.seek(0)
+        for line in self._tmp.read().decode(errors="replace").splitlines(keepends=True):
+            if not any(p in line for p in self.patterns):
+                sys.stderr.write(line)
+        self._tmp.close()
+        return False
 
 
 def _one_line(exc: BaseException) -> str:
@@ -243,11 +279,10 @@ def _tf_devices(tf) -> dict[str, str]:
 class TfXlaKernel:
     """A ``tf.function(jit_compile=True)`` holding one TF conv op, with its device tensors."""
 
-    def __init__(self, *, fn, args, device: str, first_out, to_host, sync, algorithm: str,
+    def __init__(self, *, fn, args, first_out, to_host, sync, algorithm: str,
                  layout: str, setup_s: float, extra: dict, timers: tuple[str, ...]) -> None:
         self._fn = fn
         self._args = args
-        self._device = device
         self._out = first_out
         self._to_host = to_host
         self._sync = sync
@@ -284,12 +319,12 @@ class TfXlaBackend:
     name = "tf-xla"
 
     def unavailable_reason(self) -> str | None:
-        try:
-            _import_tf()
-        except ImportError:
+        """Cheap (no import: the main process asks it of every backend). A broken install
+        shows up in the worker, as each case's error row."""
+        import importlib.util
+
+        if importlib.util.find_spec("tensorflow") is None:
             return _INSTALL_HINT
-        except Exception as exc:  # a broken install: say what failed
-            return f"tensorflow failed to import: {_one_line(exc)}"
         return None
 
     def versions(self) -> dict[str, str]:
@@ -346,6 +381,10 @@ class TfXlaBackend:
         if case.dtype == "int8" and case.direction != "fwd":
             return (f"int8 {case.direction}: TensorFlow has no integer convolution gradient "
                     "(its conv ops reject int8; int8 runs forward only, through tf2xla's xla.conv)")
+        if case.dtype == "int8" and case.device_kind == "cuda":
+            reason = cuda_int8_reason(case.spec)
+            if reason:
+                return reason
         devices = self.devices()
         if case.device not in devices:
             return f"device {case.device!r} is not visible to tensorflow here (it sees: {', '.join(devices)})"
@@ -366,8 +405,9 @@ class TfXlaBackend:
             tf.config.experimental.enable_tensor_float_32_execution(tf32)
             extra["tf32"] = tf32
         else:
-            extra["threads"] = "unknown: XLA:CPU in TF follows TF's intra-op pool and the CPU affinity"
+            extra["threads"] = "TF's intra-op pool (intra_op_threads; 0: TF's default), bounded by CPU affinity"
             extra["intra_op_threads"] = int(tf.config.threading.get_intra_op_parallelism_threads())
+            extra["tf_num_intraop_threads_env"] = os.environ.get("TF_NUM_INTRAOP_THREADS", "")
             extra["cpu_affinity"] = cpu_affinity()
         with tf.device(device):
             if case.dtype == "int8":
@@ -398,7 +438,7 @@ class TfXlaBackend:
                 return _f(*a)
 
         return TfXlaKernel(
-            fn=run_on_device if gpu else concrete, args=args, device=device, first_out=out,
+            fn=run_on_device if gpu else concrete, args=args, first_out=out,
             to_host=to_host, sync=sync, algorithm=algorithm, layout=layout_name(dims, last),
             setup_s=setup_s, extra=extra, timers=("wall-batch", "wall") if gpu else ("wall", "wall-batch"),
         )
@@ -529,7 +569,8 @@ class TfXlaBackend:
             if any(plan.crop):
                 steps.append(f"crop {plan.crop}")
             if plan.pre_pad is not None:
-                steps.append(f"{plan.pre_mode} pad {plan.pre_pad}" + (" (gather)" if plan.pre_mode != "constant" else ""))
+                how = " (gather)" if plan.pre_mode != "constant" else ""
+                steps.append(f"{plan.pre_mode} pad {plan.pre_pad}{how}")
             extra["tf_pad_op"] = ", ".join(steps) + (" (adjoint after the op)" if plan.op == "input_grad" else "")
         return fn, host_args, to_host, plan.needs_pad_op
 

@@ -47,8 +47,9 @@ linear                a 1x1 conv (nothing special)
 output element the sum of the absolute values of the terms summed into it, the error scale of the
 tolerances in :mod:`convbench.harness.verify`.
 
-Memory: the im2col copy is made per chunk of the batch (about 64 MiB per chunk, one sample at
-least), so the working set is bounded by the larger of that and one sample's im2col.
+Memory: the im2col (and col2im) buffer is made per block of about 64 MiB (:data:`CHUNK_BYTES`):
+whole samples while one fits, else rows of the first output dim of one sample, so a 3D video
+layer's reference needs no more than a block beside its tensors.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ NUMPY_PAD_MODES: dict[str, str] = {
     "circular": "wrap",
 }
 
-#: Bytes of im2col (or col2im) buffer one chunk of the batch may use; one sample at least.
+#: Bytes of im2col (or col2im) buffer per block of work (whole samples, or rows of one).
 CHUNK_BYTES = 64 * 2**20
 
 
@@ -103,14 +104,7 @@ def magnitude(spec: ConvSpec, direction: str, inputs: Inputs) -> np.ndarray:
     linear maps as :func:`reference` applied to the absolute values. Non-negative float64.
     """
     x, w, b, dy = _checked(spec, direction, inputs)
-    return _compute(
-        spec,
-        direction,
-        np.abs(x),
-        np.abs(w),
-        None if b is None else np.abs(b),
-        np.abs(dy),
-    )
+    return _compute(spec, direction, *(None if a is None else np.abs(a) for a in (x, w, b, dy)))
 
 
 # ---- the three kernels ----------------------------------------------------------------------
@@ -120,8 +114,28 @@ def _natural_out(size: Sequence[int], kernel, stride, dilation) -> tuple[int, ..
     )
 
 
-def _chunk(per_sample_elems: int, batch: int) -> int:
-    return max(1, min(batch, CHUNK_BYTES // max(1, per_sample_elems * 8)))
+def _blocks(n_all: int, out, per_position: int):
+    """Blocks ``(n0, n1, o0, o1)`` of the batch and of the first output dim whose im2col
+    (``per_position`` elements per output position) holds about :data:`CHUNK_BYTES`: whole
+    samples while one fits, else rows of one sample (at least one row)."""
+    row = per_position * math.prod(out[1:]) * 8
+    per_sample = row * out[0]
+    if per_sample <= CHUNK_BYTES:
+        step = max(1, min(n_all, CHUNK_BYTES // max(1, per_sample)))
+        for n0 in range(0, n_all, step):
+            yield n0, min(n_all, n0 + step), 0, out[0]
+        return
+    rows = max(1, CHUNK_BYTES // max(1, row))
+    for n0 in range(n_all):
+        for o0 in range(0, out[0], rows):
+            yield n0, n0 + 1, o0, min(out[0], o0 + rows)
+
+
+def _rows(xp: np.ndarray, o0: int, o1: int, kernel, stride, dilation) -> np.ndarray:
+    """The input rows (first spatial dim) that output rows o0..o1-1 read."""
+    first = o0 * stride[0]
+    last = (o1 - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1
+    return xp[:, :, first:last]
 
 
 def _matmul_groups(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -130,9 +144,11 @@ def _matmul_groups(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     numpy's stacked matmul leaves BLAS for some operand strides (a transposed view ran 15x
     slower here), so each group is multiplied as a plain 2-D product.
     """
+    if a.shape[0] == 1:
+        return (a[0] @ b[0])[None]
     out = np.empty((a.shape[0], a.shape[1], b.shape[2]))
     for i in range(a.shape[0]):
-        np.matmul(a[i], b[i], out=out[i])
+        out[i] = a[i] @ b[i]  # (matmul's out= argument ran 2x slower with a transposed operand)
     return out
 
 
@@ -172,15 +188,14 @@ def correlate(xp: np.ndarray, w: np.ndarray, stride, dilation, groups: int, out=
     if out is None:
         out = _natural_out(xp.shape[2:], kernel, stride, dilation)
     kg = k_all // groups
-    o_prod = math.prod(out)
     wm = w.reshape(groups, kg, cg * math.prod(kernel))  # (g, K/g, C/g*kk)
-    y = np.empty((n_all, groups, kg, o_prod))
-    step = _chunk(c * math.prod(kernel) * o_prod, n_all)
-    for n0 in range(0, n_all, step):
-        n1 = min(n_all, n0 + step)
-        cols = _im2col(xp[n0:n1], kernel, stride, dilation, out, groups)  # (g, C/g*kk, n*O)
-        part = _matmul_groups(wm, cols)  # (g, K/g, n*O)
-        y[n0:n1] = part.reshape(groups, kg, n1 - n0, o_prod).transpose(2, 0, 1, 3)
+    y = np.empty((n_all, groups, kg, *out))
+    for n0, n1, o0, o1 in _blocks(n_all, out, c * math.prod(kernel)):
+        block = (o1 - o0, *out[1:])
+        rows = _rows(xp[n0:n1], o0, o1, kernel, stride, dilation)
+        cols = _im2col(rows, kernel, stride, dilation, block, groups)  # (g, C/g*kk, n*O)
+        part = _matmul_groups(wm, cols).reshape(groups, kg, n1 - n0, *block)  # (g, K/g, n, *O)
+        y[n0:n1, :, :, o0:o1] = np.moveaxis(part, 2, 0)
     return y.reshape(n_all, k_all, *out)
 
 
@@ -191,15 +206,13 @@ def correlate_wgrad(xp: np.ndarray, dy: np.ndarray, kernel, stride, dilation, gr
     k_all = dy.shape[1]
     out = dy.shape[2:]
     kg, cg = k_all // groups, c // groups
-    o_prod = math.prod(out)
     dw = np.zeros((groups, kg, cg * math.prod(kernel)))
-    step = _chunk(c * math.prod(kernel) * o_prod, n_all)
-    for n0 in range(0, n_all, step):
-        n1 = min(n_all, n0 + step)
-        n = n1 - n0
-        cols = _im2col(xp[n0:n1], kernel, stride, dilation, out, groups)  # (g, C/g*kk, n*O)
-        dyg = dy[n0:n1].reshape(n, groups, kg, o_prod).transpose(1, 2, 0, 3).reshape(groups, kg, n * o_prod)
-        dw += _matmul_groups(dyg, cols.transpose(0, 2, 1))
+    for n0, n1, o0, o1 in _blocks(n_all, out, c * math.prod(kernel)):
+        n, block = n1 - n0, (o1 - o0, *out[1:])
+        rows = _rows(xp[n0:n1], o0, o1, kernel, stride, dilation)
+        cols = _im2col(rows, kernel, stride, dilation, block, groups)  # (g, C/g*kk, n*O)
+        dyb = dy[n0:n1, :, o0:o1].reshape(n, groups, kg, -1).transpose(1, 2, 0, 3).reshape(groups, kg, -1)
+        dw += _matmul_groups(dyb, cols.transpose(0, 2, 1))
     return dw.reshape(k_all, cg, *kernel)
 
 
@@ -217,23 +230,21 @@ def correlate_adjoint(dy: np.ndarray, w: np.ndarray, stride, dilation, groups: i
     d = len(kernel)
     kg = k_all // groups
     c = cg * groups
-    o_prod = math.prod(out)
     wt = w.reshape(groups, kg, cg * math.prod(kernel)).transpose(0, 2, 1)  # (g, C/g*kk, K/g)
     dx = np.zeros((n_all, c, *size))
-    step = _chunk(c * math.prod(kernel) * o_prod, n_all)
-    for n0 in range(0, n_all, step):
-        n1 = min(n_all, n0 + step)
-        n = n1 - n0
-        dyg = dy[n0:n1].reshape(n, groups, kg, o_prod).transpose(1, 2, 0, 3).reshape(groups, kg, n * o_prod)
-        dcols = _matmul_groups(wt, dyg)  # (g, C/g*kk, n*O)
-        # -> (n, g, C/g, *kernel, *out), then each tap is an (n, C, *out) block
-        dcols = dcols.reshape(groups, cg, *kernel, n, *out)
-        dcols = np.moveaxis(dcols, 2 + d, 0).reshape(n, c, *kernel, *out)
+    for n0, n1, o0, o1 in _blocks(n_all, out, c * math.prod(kernel)):
+        n, block = n1 - n0, (o1 - o0, *out[1:])
+        dyb = dy[n0:n1, :, o0:o1].reshape(n, groups, kg, -1).transpose(1, 2, 0, 3).reshape(groups, kg, -1)
+        dcols = _matmul_groups(wt, dyb)  # (g, C/g*kk, n*O)
+        # -> (n, C, *kernel, *O): each tap is an (n, C, *O) block
+        dcols = dcols.reshape(groups, cg, *kernel, n, *block)
+        dcols = np.moveaxis(dcols, 2 + d, 0).reshape(n, c, *kernel, *block)
         target = dx[n0:n1]
         for tap in np.ndindex(*kernel):
+            starts = [t * dl for t, dl in zip(tap, dilation)]
+            starts[0] += o0 * stride[0]
             dest = (slice(None), slice(None)) + tuple(
-                slice(t * dl, t * dl + (o - 1) * s + 1, s)
-                for t, dl, o, s in zip(tap, dilation, out, stride)
+                slice(st, st + (o - 1) * s + 1, s) for st, o, s in zip(starts, block, stride)
             )
             target[dest] += dcols[(slice(None), slice(None)) + tap]
     return dx
@@ -304,19 +315,18 @@ def _add_bias(y: np.ndarray, b) -> np.ndarray:
 
 
 def _checked(spec: ConvSpec, direction: str, inputs: Inputs):
+    """The operands ``direction`` reads, as float64 (None for the others), shapes checked."""
     check_direction(direction)
     reason = unsupported_reason(spec, direction)
     if reason:
         raise ConvbenchError(reason)
-    arrays = {}
-    for name, shape in (
-        ("x", spec.input_shape),
-        ("w", spec.weight_shape),
-        ("dy", spec.output_shape),
-    ):
+    needed = {"fwd": ("x", "w"), "dgrad": ("dy", "w"), "wgrad": ("x", "dy")}[direction]
+    shapes = {"x": spec.input_shape, "w": spec.weight_shape, "dy": spec.output_shape}
+    arrays = dict.fromkeys(shapes)
+    for name in needed:
         a = np.asarray(getattr(inputs, name), dtype=np.float64)
-        if a.shape != tuple(shape):
-            raise ConvbenchError(f"inputs.{name}: shape {a.shape} does not match the spec's {tuple(shape)}")
+        if a.shape != tuple(shapes[name]):
+            raise ConvbenchError(f"inputs.{name}: shape {a.shape} does not match the spec's {tuple(shapes[name])}")
         arrays[name] = a
     b = None
     if direction == "fwd" and spec.bias:

@@ -203,17 +203,17 @@ def _device_timers(device: str) -> list[str]:
 
 def _mm_candidate(torch, device: str, dtype: str, n: int) -> _Candidate:
     def build():
-        gen = torch.Generator(device="cpu").manual_seed(n)
+        gen = torch.Generator(device=device).manual_seed(n)
         if dtype == "int8":
-            a = torch.randint(-8, 8, (n, n), dtype=torch.int8, generator=gen).to(device)
+            a = torch.randint(-8, 8, (n, n), dtype=torch.int8, generator=gen, device=device)
             # column-major B: cuBLASLt's int8 kernels want the "TN" arrangement
-            b = torch.randint(-8, 8, (n, n), dtype=torch.int8, generator=gen).to(device).t()
+            b = torch.randint(-8, 8, (n, n), dtype=torch.int8, generator=gen, device=device).t()
             out = torch.empty((n, n), dtype=torch.int32, device=device)
             fn = lambda: torch._int_mm(a, b, out=out)  # noqa: E731
         else:
             dt = getattr(torch, _TORCH_DTYPES[dtype])
-            a = torch.randn((n, n), generator=gen).to(device=device, dtype=dt)
-            b = torch.randn((n, n), generator=gen).to(device=device, dtype=dt)
+            a = torch.randn((n, n), generator=gen, device=device).to(dt)
+            b = torch.randn((n, n), generator=gen, device=device).to(dt)
             out = torch.empty((n, n), dtype=dt, device=device)
             fn = lambda: torch.mm(a, b, out=out)  # noqa: E731
         return _CallKernel(fn, _sync_fn(torch, device), _device_timers(device))

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from convbench.backends.base import kernel_extra
+from convbench.backends.base import UnsupportedCase, kernel_extra
 from convbench.harness.plan import PlannedCase
 from convbench.harness.timing import StoppingRule, measure
 from convbench.results.schema import Status, empty_row
@@ -37,7 +37,6 @@ class Settings:
     seed: int = 0
     distribution: str = "int"
     run_id: str = ""
-    warmup_max_s: float = 1.0
 
 
 class _InputCache:
@@ -184,7 +183,7 @@ def run_case(backend, pc: PlannedCase, settings: Settings, cache: _InputCache | 
 
         result = np.asarray(kernel.result())
         v = verify(result, case, inputs, algorithm=row["algorithm"], expected=expected, magnitude=mag,
-                   spread=getattr(kernel, "error_spread", "element"))
+                   spread=getattr(kernel, "error_spread", None), tile=getattr(kernel, "error_tile", None))
         row["max_abs_error"] = float(v.max_abs_error)
         row["max_rel_error"] = float(v.max_rel_error)
         row["error_bound_ratio"] = float(v.error_bound_ratio)
@@ -225,6 +224,8 @@ def run_case(backend, pc: PlannedCase, settings: Settings, cache: _InputCache | 
                      dropped_samples=m.dropped_samples)
         row["extra"] = _json_safe(extra)
         return finish(Status.OK)
+    except UnsupportedCase as exc:
+        return finish(Status.UNSUPPORTED, str(exc) or type(exc).__name__)
     except BaseException as exc:  # a case's failure is its row, never the run's
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise

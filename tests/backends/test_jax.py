@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from convbench.backends.base import Case, Inputs
 from convbench.backends.jax_xla import (
     JaxBackend,
+    cuda_int8_reason,
     data_perm,
     direct_weight,
     hlo_summary,
@@ -206,6 +207,8 @@ SPECS = {
     "circular": ConvSpec(in_channels=4, out_channels=6, input_size=(6, 7), kernel_size=3,
                          padding=1, padding_mode="circular", bias=False),
     "linear": ConvSpec(in_channels=32, out_channels=10, input_size=(1,), kind="linear", batch=4),
+    "transposed_g4": ConvSpec(in_channels=8, out_channels=8, input_size=(5, 6), kernel_size=3, stride=2,
+                              padding=1, output_padding=1, groups=2, transposed=True),
 }
 
 
@@ -387,9 +390,19 @@ def test_cuda_floats(dtype, direction):
     kernel.close()
 
 
+def test_cuda_int8_grouped_channel_rule():
+    # measured on an H200 (jax 0.11.2): 3 channels per group came out wrong, 4 were exact
+    assert cuda_int8_reason(SPECS["transposed"]) is not None  # 8 -> 6 channels in 2 groups
+    assert "wrong results" in cuda_int8_reason(SPECS["depthwise"])
+    assert cuda_int8_reason(SPECS["2d"]) is None
+    assert cuda_int8_reason(ConvSpec(in_channels=6, out_channels=6, input_size=(5, 6), kernel_size=3)) is None
+    assert cuda_int8_reason(ConvSpec(in_channels=8, out_channels=8, input_size=(5, 6), kernel_size=3,
+                                     groups=2)) is None
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not _cuda_visible(), reason="jax sees no CUDA device")
-@pytest.mark.parametrize("name", ["2d", "transposed"])
+@pytest.mark.parametrize("name", ["2d", "transposed_g4"])
 def test_cuda_int8_accumulates_in_f32_exactly(name):
     case = Case(SPECS[name], dtype="int8", device="cuda:0")
     kernel, inputs = _run(case)

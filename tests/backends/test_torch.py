@@ -35,6 +35,14 @@ from convbench.workloads.spec import ConvSpec  # noqa: E402
 
 BACKEND = TorchBackend()
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads():
+    """These tests run torch on one thread; later test modules get the count back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
 #: Bound on |result - exact| as a fraction of sum|terms| per element: the inputs are small
 #: integers, every stack here accumulates in fp32 or int32, so only the final rounding to the
 #: storage dtype is left (fp32 and int8 results are exact).

@@ -189,7 +189,6 @@ def render(data: dict) -> str:
 
 def main(argv: list[str]) -> None:
     target = Path(argv[1]) if len(argv) > 1 else Path(__file__).with_name("torchvision_layers.json")
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     data = {
         "generator": {
             "script": "tests/data/make_torchvision_layers.py",

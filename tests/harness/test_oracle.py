@@ -132,8 +132,8 @@ def test_matches_torch_own_padding_argument(spec, direction):
                  padding_mode="circular", groups=2),
         ConvSpec(in_channels=3, out_channels=5, input_size=(13,), kernel_size=4, stride=3, padding=((3, 0),),
                  padding_mode="replicate"),
-        ConvSpec(in_channels=6, out_channels=4, input_size=(4, 5), kernel_size=3, stride=2, dilation=3, padding=((1, 2), (0, 3)),
-                 transposed=True, output_padding=(2, 1), groups=2, batch=2),
+        ConvSpec(in_channels=6, out_channels=4, input_size=(4, 5), kernel_size=3, stride=2, dilation=3,
+                 padding=((1, 2), (0, 3)), transposed=True, output_padding=(2, 1), groups=2, batch=2),
         ConvSpec(in_channels=4, out_channels=2, input_size=(3, 3, 4), kernel_size=(2, 3, 3), stride=2, padding=1,
                  transposed=True, output_padding=1),
         ConvSpec(in_channels=20, out_channels=7, input_size=(1,), kind="linear", batch=4),
@@ -147,12 +147,6 @@ def test_matches_torch_own_padding_argument(spec, direction):
 def test_fixed_specs_match_torch(spec, direction):
     inputs = make_inputs(spec, 7)
     np.testing.assert_array_equal(reference(spec, direction, inputs), torch_reference(spec, direction, inputs))
-
-
-def _inputs(x, w, b=None, dy=None):
-    x, w = np.asarray(x, float), np.asarray(w, float)
-    return Inputs(x=x, w=w, b=None if b is None else np.asarray(b, float),
-                  dy=np.asarray(dy, float) if dy is not None else np.zeros(0))
 
 
 def test_known_answers_1d():
@@ -242,6 +236,10 @@ def test_wrong_input_shapes_are_user_errors():
         reference(spec, "fwd", Inputs(x=good.x, w=good.w, b=None, dy=good.dy))
     with pytest.raises(ConvbenchError, match="direction"):
         reference(spec, "bwd", good)
+    with pytest.raises(ConvbenchError, match="inputs.dy"):
+        reference(spec, "dgrad", Inputs(x=good.x, w=good.w, b=good.b, dy=good.dy[:, :, :1]))
+    # operands a direction does not read are not looked at
+    assert reference(spec, "fwd", Inputs(x=good.x, w=good.w, b=good.b, dy=np.zeros(0))).shape == spec.output_shape
 
 
 def test_does_not_modify_inputs_and_is_contiguous():
@@ -257,14 +255,27 @@ def test_does_not_modify_inputs_and_is_contiguous():
         np.testing.assert_array_equal(getattr(inputs, k), v)
 
 
-def test_batch_chunking_matches_unchunked(monkeypatch):
-    """The im2col is built per batch chunk; a one-sample budget gives the same answer."""
+@pytest.mark.parametrize("budget", [1, 2000, 20000])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ConvSpec(in_channels=3, out_channels=4, input_size=(6, 7), kernel_size=3, stride=2, padding=1, batch=5),
+        ConvSpec(in_channels=4, out_channels=6, input_size=(9, 5, 4), kernel_size=(3, 2, 2), stride=(2, 1, 2),
+                 dilation=(2, 1, 1), padding=((2, 1), (0, 1), (1, 0)), groups=2, batch=3, padding_mode="circular"),
+        ConvSpec(in_channels=4, out_channels=2, input_size=(5, 6), kernel_size=3, stride=3, dilation=2, padding=1,
+                 transposed=True, output_padding=(1, 2), batch=3),
+    ],
+    ids=["2d-strided", "3d-grouped-dilated", "transposed"],
+)
+def test_chunking_matches_unchunked(monkeypatch, spec, budget):
+    """The im2col is built per block (samples, or rows of one sample); any budget gives the same
+    answer (budget 1: one output row at a time)."""
     import convbench.harness.oracle as oracle
 
-    spec = ConvSpec(in_channels=3, out_channels=4, input_size=(6, 7), kernel_size=3, stride=2, padding=1, batch=5,
-                    groups=1)
     inputs = make_inputs(spec, 2, "normal")
     whole = {d: reference(spec, d, inputs) for d in DIRECTIONS}
-    monkeypatch.setattr(oracle, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(oracle, "CHUNK_BYTES", budget)
     for d in DIRECTIONS:
         np.testing.assert_allclose(reference(spec, d, inputs), whole[d], rtol=1e-13, atol=1e-13)
+        ints = make_inputs(spec)
+        np.testing.assert_array_equal(reference(spec, d, ints), torch_reference(spec, d, ints))

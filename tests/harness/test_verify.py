@@ -122,6 +122,26 @@ def test_wrong_results_are_caught_on_long_reductions(dtype, direction):
         assert not v.ok, f"{bug} not caught ({dtype} {direction})"
 
 
+def test_integers_beyond_fp32_exact_range_get_the_accumulation_term():
+    """Integer inputs whose sums of |terms| pass 2^24 round in fp32; those elements only get the
+    accumulation allowance, the others stay exact."""
+    spec = ConvSpec(in_channels=256, out_channels=8, input_size=(6, 6), kernel_size=1, bias=False)
+    inputs = make_inputs(spec)
+    low_bits = make_inputs(spec, 1).x
+    big = Inputs(x=inputs.x * 2.0**17 + low_bits, w=inputs.w, b=None, dy=inputs.dy)  # integers to 2^19
+    mag = magnitude(spec, "fwd", big)
+    assert mag.max() > 2**24
+    x32, w32 = big.x.astype(np.float32), big.w.astype(np.float32)
+    result = np.einsum("nchw,kc->nkhw", x32, w32[:, :, 0, 0])  # fp32 sums: not exact
+    expected = reference(spec, "fwd", big)
+    assert np.any(result != expected)
+    case = Case(spec=spec, dtype="fp32")
+    assert verify(result, case, big).ok
+    wrong = expected.copy()
+    wrong[0, 0, 0, 0] += 2.0**10
+    assert not verify(wrong, case, big).ok
+
+
 def test_int8_must_be_exact():
     inputs = make_inputs(MID)
     case = Case(spec=MID, dtype="int8")
@@ -239,6 +259,7 @@ def test_winograd_passes_with_output_spread_only(distribution, dtype):
     case = Case(spec=spec, dtype=dtype, algorithm="winograd-2x2")
     v = verify(result, case, inputs)  # the algorithm's name selects the output spread
     assert v.ok, v.message
+    assert verify(result, case, inputs, spread="element") == v  # widened for Winograd
     if distribution == "normal" and dtype == "fp16":
         # judged as a direct kernel, element by element, the same result need not pass; the
         # Winograd bound is looser
@@ -335,7 +356,7 @@ def test_tolerance_formula():
 
 def big_default(n):
     """An unnamed Winograd tile is taken as alpha = 9."""
-    return tolerance("fp32", "F(5x5,5x5)", "fwd", n, dims=2)[1]
+    return tolerance("fp32", "winograd F(5x5,5x5)", "fwd", n, dims=2)[1]
 
 
 def test_winograd_tile_from_names():

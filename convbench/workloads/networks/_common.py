@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from convbench.errors import ConvbenchError
+from convbench.workloads.networks import Network
 from convbench.workloads.spec import ConvSpec
 
 __all__ = [
@@ -325,10 +326,8 @@ class LayerBuilder:
         description: str = "",
         resolution: Sequence[int] | None = None,
         aliases: tuple[str, ...] = (),
-    ):
+    ) -> Network:
         """The :class:`Network` of every layer emitted so far."""
-        from convbench.workloads.networks import Network
-
         return Network(
             name=name,
             layers=self.layers,
