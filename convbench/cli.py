@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 
 import click
@@ -253,16 +254,18 @@ def run(suites, networks, descriptors, files, backends, algorithms, dtypes, dire
         bar = console.Progress(err, progress)
         with bar:
             path, outcome, plan, meta = runner.run_benchmark(request, out_root, progress=bar.update)
+    from rich.markup import escape
+
     for w in meta.get("environment", {}).get("warnings", []):
-        err.print(f"[yellow]warning:[/] {w}")
+        err.print(f"[yellow]warning:[/] {escape(w)}")
     for name, reason in (meta.get("backends_skipped") or {}).items():
-        err.print(f"[dim]skipped backend {name}: {reason}[/]")
+        err.print(f"[dim]skipped backend {escape(name)}: {escape(reason)}[/]")
     console.print_run(_stdout(), outcome.rows, fmt)
     status = console.summarize_statuses(outcome.rows)
-    err.print(f"{status}\nresults: {path}")
+    err.print(f"{status}\nresults: {escape(str(path))}")
     if outcome.interrupted:
         err.print("[yellow]interrupted:[/] finished cases are kept; continue with "
-                  f"convbench run --resume {path}")
+                  f"convbench run --resume {escape(shlex.quote(str(path)))}")
         sys.exit(130)
     if any(r["status"] in ("wrong", "error", "crashed", "timeout", "oom") for r in outcome.rows):
         sys.exit(1)

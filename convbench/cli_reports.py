@@ -55,7 +55,7 @@ def _warn(lines) -> None:
                    "cuda: fp32,tf32,fp16,bf16,int8].")
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
               help="CPU threads, as for `convbench run` (0: every CPU this process may use).")
-@click.option("--max-time", type=float, default=20.0, show_default=True,
+@click.option("--max-time", type=float, default=15.0, show_default=True,
               help="Seconds of timing in all (set-up and process start come on top).")
 @click.option("--save/--no-save", default=True, show_default=True,
               help="Store the figures in the user cache, where `convbench run` finds them.")
@@ -114,7 +114,8 @@ def _peak_table(entry: dict):
               f"{100 * mem / ref:.0f}%" if mem and ref else "-",
               escape(f"{mm.get('op', '')} {mm.get('shape', '')} (read + write)"))
     if sheet is not None and sheet.kind == "formula":
-        t.caption = "formula: " + "; ".join(f"{d}: {n}" for d, n in sheet.notes)
+        t.caption = "\n".join(f"formula {d}: {n}" for d, n in sheet.notes)
+        t.caption_justify = "left"
     return t
 
 

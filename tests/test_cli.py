@@ -73,3 +73,8 @@ def test_list_json(cli):
     assert cpu["present"] and cpu["devices"][0]["memory_bytes"] > 0
     cuda = next(d for d in devices if d["kind"] == "cuda")
     assert cuda["present"] or cuda["reason"]
+
+
+def test_user_names_are_not_read_as_markup(cli):
+    r = cli("show", 'mb1ic4ih8oc4kh3ph1n"[red]x[/red] <b>"')
+    assert r.exit_code == 0 and "[red]x[/red] <b>" in r.output

@@ -11,10 +11,12 @@ CPU, ``cuda-graph`` on CUDA, ``cuda-event-batch`` where a graph cannot be captur
 
 * ``torch.mm`` at several square sizes (fp32, tf32, fp16, bf16) and ``torch._int_mm`` (int8,
   int32 accumulation);
-* a 1x1 convolution through each available backend of the device (``torch``, ``onednn``):
+* 1x1 convolutions through each available backend of the device (``torch``, ``onednn``):
   a 1x1 convolution is a GEMM (M = batch x positions, N = out channels, K = in channels), and
   it reaches the vendor library's best GEMM kernel (on one core here MKL's sgemm sat about
-  10% under what oneDNN's fp32 convolution reached).
+  10% under what oneDNN's fp32 convolution reached). On the CPU a small one joins a large
+  one: on a shared machine only a launch shorter than a scheduler time slice shows the
+  cores' undisturbed rate (a 50 ms GEMM never runs a whole sample undisturbed there).
 
 Bandwidth is a device-to-same-device copy of a buffer several times the last-level cache,
 counting the bytes read plus the bytes written. Measurements run in a spawned process with
@@ -51,7 +53,7 @@ DEFAULT_DTYPES = {"cpu": ("fp32", "bf16", "fp16", "int8"), "cuda": ("fp32", "tf3
 #: Entries kept per host and device in the cache (oldest dropped first).
 KEEP_PER_DEVICE = 20
 _CACHE_FORMAT = 1
-_DEFAULT_MM_SIZES = {"cpu": (1024, 2048), "cuda": (4096, 8192, 16384)}
+_DEFAULT_MM_SIZES = {"cpu": (512, 1024), "cuda": (4096, 8192, 16384)}
 _CUDA_FP32_MAX = 8192  # fp32/tf32 GEMMs of 16384^3 take long without adding a better figure
 _TORCH_DTYPES = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8"}
 _MEMORY_SHARE = 0.15  # share of max_time_s given to the copy
@@ -101,7 +103,7 @@ def _check_dtypes(device: str, dtypes: Sequence[str] | None) -> tuple[str, ...]:
 
 # ---- measuring -----------------------------------------------------------------------------
 def measure_peaks(device: str = "cpu", dtypes: Sequence[str] | None = None, threads: int = 0,
-                  max_time_s: float = 30.0, *, sizes: Sequence[int] | None = None,
+                  max_time_s: float = 15.0, *, sizes: Sequence[int] | None = None,
                   copy_bytes: int | None = None, backends: Sequence[str] | None = ("torch", "onednn")) -> dict:
     """Measure the compute roof of each dtype and the memory bandwidth of ``device``.
 
@@ -201,48 +203,65 @@ def _device_timers(device: str) -> list[str]:
     return ["cuda-graph", "cuda-event-batch"] if device.startswith("cuda") else ["wall"]
 
 
-def _mm_candidate(torch, device: str, dtype: str, n: int) -> _Candidate:
+def _mm_candidate(torch, device: str, dtype: str, n: int, b_col_major: bool = False) -> _Candidate:
+    """``torch.mm`` (``torch._int_mm`` for int8: int32 accumulation) of two n x n matrices.
+    ``b_col_major`` stores B transposed (the "TN" arrangement cuBLASLt's int8 kernels favour)."""
+
     def build():
         gen = torch.Generator(device=device).manual_seed(n)
         if dtype == "int8":
             a = torch.randint(-8, 8, (n, n), dtype=torch.int8, generator=gen, device=device)
-            # column-major B: cuBLASLt's int8 kernels want the "TN" arrangement
-            b = torch.randint(-8, 8, (n, n), dtype=torch.int8, generator=gen, device=device).t()
+            b = torch.randint(-8, 8, (n, n), dtype=torch.int8, generator=gen, device=device)
+            b = b.t() if b_col_major else b
             out = torch.empty((n, n), dtype=torch.int32, device=device)
             fn = lambda: torch._int_mm(a, b, out=out)  # noqa: E731
         else:
             dt = getattr(torch, _TORCH_DTYPES[dtype])
             a = torch.randn((n, n), generator=gen, device=device).to(dt)
             b = torch.randn((n, n), generator=gen, device=device).to(dt)
+            b = b.t() if b_col_major else b
             out = torch.empty((n, n), dtype=dt, device=device)
             fn = lambda: torch.mm(a, b, out=out)  # noqa: E731
         return _CallKernel(fn, _sync_fn(torch, device), _device_timers(device))
 
-    label = "torch._int_mm" if dtype == "int8" else "torch.mm"
+    label = ("torch._int_mm" if dtype == "int8" else "torch.mm") + (" (B column-major)" if b_col_major else "")
     return _Candidate(label, f"{n}x{n}x{n}", 2 * n ** 3, build)
 
 
-def _conv_spec(device: str, sizes: tuple[int, ...] | None):
-    """The 1x1 convolution that stands for a GEMM: (M, N, K) = (batch x H x W, C, C)."""
+def _mm_candidates(torch, device: str, dtype: str, sizes: Sequence[int]) -> list[_Candidate]:
+    """The square GEMMs of ``dtype``: fp32/tf32 on CUDA up to 8192 (larger adds time, not a
+    better figure); int8 on CUDA with B both row- and column-major."""
+    cuda = device.startswith("cuda")
+    picked = [s for s in sizes if not (cuda and dtype in ("fp32", "tf32") and s > _CUDA_FP32_MAX)] or [min(sizes)]
+    out = [_mm_candidate(torch, device, dtype, s) for s in picked]
+    if cuda and dtype == "int8":
+        out += [_mm_candidate(torch, device, dtype, s, b_col_major=True) for s in picked]
+    return out
+
+
+def _conv_specs(device: str, sizes: tuple[int, ...] | None):
+    """The 1x1 convolutions that stand for GEMMs: (M, N, K) = (batch x H x W, C, C). On the
+    CPU a large one and a small one: on a shared machine a launch that fits in one scheduler
+    time slice is the one that shows the cores' undisturbed rate."""
     from convbench.workloads.spec import ConvSpec
 
     if device.startswith("cuda"):
-        c, hw, batch = (sizes[0] // 2 if sizes else 2048), 32, 8
+        shapes = [((sizes[0] // 2 if sizes else 2048), 32, 8)]
+    elif sizes:
+        shapes = [(sizes[0], max(8, sizes[0] // 16), 1)]
     else:
-        c = sizes[0] if sizes else 1024
-        hw, batch = max(8, c // 16), 1
-    return ConvSpec(in_channels=c, out_channels=c, input_size=(hw, hw), kernel_size=1, bias=False,
-                    batch=batch, name="peak-gemm")
+        shapes = [(1024, 64, 1), (512, 16, 1)]
+    return [ConvSpec(in_channels=c, out_channels=c, input_size=(hw, hw), kernel_size=1, bias=False,
+                     batch=batch, name="peak-gemm") for c, hw, batch in shapes]
 
 
-def _conv_candidates(device: str, dtype: str, threads: int, request: _Request) -> tuple[list[_Candidate], list[dict]]:
-    """1x1 convolutions through each available backend: NHWC and the backend's native layout."""
+def _conv_candidates(device: str, dtype: str, threads: int, request: _Request,
+                     inputs: dict) -> tuple[list[_Candidate], list[dict]]:
+    """1x1 convolutions through each available backend: NHWC and the backend's native layout.
+    ``inputs`` caches the seeded inputs of each spec across candidates (one measurement's)."""
     from convbench.backends.base import Case
     from convbench.backends.registry import get_backend
 
-    spec = _conv_spec(device, request.sizes)
-    m = spec.batch * math.prod(spec.output_size)
-    shape = f"{m}x{spec.out_channels}x{spec.in_channels}"
     out, skipped = [], []
     for name in request.backends:
         try:
@@ -254,19 +273,24 @@ def _conv_candidates(device: str, dtype: str, threads: int, request: _Request) -
         if reason:
             skipped.append({"gemm": f"{name} 1x1 conv", "skipped": reason})
             continue
-        for layout in ("nhwc", "native"):
-            case = Case(spec, dtype, "fwd", layout, device, "default", threads if device == "cpu" else 0)
-            why = backend.unsupported_reason(case)
-            if why:
-                skipped.append({"gemm": f"{name} 1x1 conv ({layout})", "skipped": why})
-                continue
+        for spec in _conv_specs(device, request.sizes):
+            shape = f"{spec.batch * math.prod(spec.output_size)}x{spec.out_channels}x{spec.in_channels}"
+            for layout in ("nhwc", "native"):
+                case = Case(spec, dtype, "fwd", layout, device, "default", threads if device == "cpu" else 0)
+                why = backend.unsupported_reason(case)
+                if why:
+                    skipped.append({"gemm": f"{name} 1x1 conv ({layout})", "shape": shape, "skipped": why})
+                    continue
 
-            def build(backend=backend, case=case):
-                from convbench.harness.inputs import make_inputs
+                def build(backend=backend, case=case):
+                    from convbench.harness.inputs import make_inputs
 
-                return backend.prepare(case, make_inputs(case.spec))
+                    key = case.spec.shape_key()
+                    if key not in inputs:
+                        inputs[key] = make_inputs(case.spec)
+                    return backend.prepare(case, inputs[key])
 
-            out.append(_Candidate(f"{name} 1x1 conv ({layout})", shape, spec.flops("fwd"), build))
+                out.append(_Candidate(f"{name} 1x1 conv ({layout})", shape, spec.flops("fwd"), build))
     return out, skipped
 
 
@@ -328,7 +352,7 @@ def _time_candidates(device: str, candidates: list[_Candidate], budget_s: float,
         for t in live:
             try:
                 if r == 0:
-                    warm_up(t.timer, max_s=min(1.0, max(slot, 0.05)))
+                    warm_up(t.timer, max_s=min(0.5, max(slot / 2, 0.02)), max_samples=10)
                 t.samples += _samples(t.timer, slot)
             except Exception as exc:
                 t.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
@@ -406,12 +430,11 @@ def _measure(request: _Request) -> dict:
         torch.set_num_threads(request.threads)
     sizes = request.sizes or _DEFAULT_MM_SIZES[kind]
     compute_budget = request.max_time_s * (1 - _MEMORY_SHARE) / len(request.dtypes)
-    compute, method = {}, {}
+    compute, method, inputs = {}, {}, {}
     for dtype in request.dtypes:
         _set_tf32(torch, dtype)
-        dt_sizes = [s for s in sizes if not (kind == "cuda" and dtype in ("fp32", "tf32") and s > _CUDA_FP32_MAX)] or [min(sizes)]
-        cands = [_mm_candidate(torch, device, dtype, s) for s in dt_sizes]
-        convs, skipped = _conv_candidates(device, dtype, request.threads, request)
+        cands = _mm_candidates(torch, device, dtype, sizes)
+        convs, skipped = _conv_candidates(device, dtype, request.threads, request, inputs)
         trials = _time_candidates(device, cands + convs, compute_budget)
         summaries = [_summary(t, "flop_per_s") for t in trials]
         ok = [s for s in summaries if "best_flop_per_s" in s]

@@ -266,6 +266,15 @@ class RunRequest:
         return StoppingRule(target_noise=self.target_noise, min_time_s=self.min_time_s, max_time_s=self.max_time_s)
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask), the default thread count."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def resolve_backends(requested) -> tuple[list[str], dict[str, str]]:
     """(backends to run, {skipped backend: reason}). Named backends that are unavailable
     are a user error; the default (None) takes every available one."""
@@ -337,7 +346,8 @@ def run_benchmark(request: RunRequest, out_root, command: list[str] | None = Non
     for d in request.directions:
         check_direction(d)
     devices = check_devices(request.devices)
-    request = RunRequest(**{**request.__dict__, "devices": tuple(devices)})
+    threads = request.threads or usable_cpus()
+    request = RunRequest(**{**request.__dict__, "devices": tuple(devices), "threads": threads})
     backends, skipped = resolve_backends(request.backends)
     plan = make_plan(request, backends)
     if resume_dir is not None:

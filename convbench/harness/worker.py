@@ -96,7 +96,7 @@ def base_row(pc: PlannedCase, settings: Settings, device_name: str = "") -> dict
         count=pc.workload.count, dims=spec.dims, kind=spec.kind,
         backend=pc.backend, backend_version="", algorithm=c.algorithm, algorithm_requested=c.algorithm,
         device=c.device, device_name=device_name, dtype=c.dtype, direction=c.direction, layout=c.layout,
-        cache=pc.cache, timer=pc.timer, threads=c.threads, repeat=pc.repeat,
+        layout_requested=c.layout, cache=pc.cache, timer=pc.timer, timer_requested=pc.timer, threads=c.threads, repeat=pc.repeat,
         flops=flops, bytes=nbytes, intensity_flop_per_byte=flops / nbytes,
         repro=repro_command(pc), extra="{}", throttled=False, reason="",
     )

@@ -1,7 +1,11 @@
 """Noise-aware comparisons between runs, backends, dtypes, devices, algorithms or timers.
 
 ``compare(runs, by=AXIS)`` pairs the ok rows whose case fields agree on everything but AXIS
-and ``algorithm`` (which records what ran; DESIGN, Settled details: compare --by AXIS), and for
+and ``algorithm`` (which records what ran; DESIGN, Settled details: compare --by AXIS). Like
+the algorithm, the layout is matched as requested (``native``), not as it ran (oneDNN's
+``blocked:nChw16c`` beside torch's ``nchw``), and across devices so is the timer (each device
+resolves ``default`` to its own: ``wall`` on the CPU, ``cuda-graph`` on CUDA); ``threads`` 0
+counts as the CPUs the run could use. For
 each pair gives the time ratio candidate / baseline with its 95% confidence interval
 (:func:`convbench.results.stats.ratio_ci`, from each side's median and interval) and a verdict
 (:func:`convbench.results.stats.verdict`): ``faster``/``slower`` when the interval lies wholly
@@ -129,24 +133,59 @@ def requested_layout(row) -> str:
     return str(row.get("layout") or "")
 
 
+def requested_timer(row) -> str:
+    """The timer the case asked for: ``--timer X`` in the row's ``repro``, else ``default``."""
+    repro = row.get("repro") if hasattr(row, "get") else None
+    if isinstance(repro, str) and "--timer" in repro:
+        try:
+            parts = shlex.split(repro)
+        except ValueError:
+            parts = repro.split()
+        for i, p in enumerate(parts[:-1]):
+            if p == "--timer":
+                return parts[i + 1]
+    return "default"
+
+
 def key_fields(axis: str) -> tuple[str, ...]:
     """The case fields rows are matched on when comparing along ``axis``."""
     col = AXES[axis]
     return tuple(c for c in CASE_KEY if c != col)
 
 
-def _keyed(df: pd.DataFrame, axis: str) -> pd.DataFrame:
+def run_threads(meta: dict, threads: int) -> int:
+    """A row's thread count with 0 (every CPU the process may use) resolved to that number
+    for its run (the CPU affinity run.json records), so runs that stored 0 and runs that
+    stored the resolved count match."""
+    if threads:
+        return int(threads)
+    cpu = ((meta.get("environment") or {}).get("devices") or {}).get("cpu") or {}
+    affinity = cpu.get("affinity")
+    return len(affinity) if affinity else int(cpu.get("logical_cores") or 0)
+
+
+def _keyed(df: pd.DataFrame, axis: str, runs: RunSet) -> pd.DataFrame:
     out = df.copy()
+    metas = {m["run_id"]: m for m in runs.metas}
+    out["_threads"] = [run_threads(metas.get(r, {}), int(t or 0)) for r, t in zip(out["run_id"], out["threads"])] \
+        if len(out) else []
     out["_workload"] = out["workload"].map(workload_key)
     out["_layout"] = [requested_layout(r) for r in out.to_dict("records")] if len(out) else []
     out["_axis"] = out[AXES[axis]].astype(str)
+    if axis == "device":
+        out["_timer"] = [requested_timer(r) for r in out.to_dict("records")] if len(out) else []
     return out
 
 
 def _match_cols(axis: str) -> list[str]:
+    """Columns holding the key fields: the descriptor without its name, the requested layout,
+    and, across devices, the requested timer (each device resolves ``default`` to its own)."""
     cols = []
     for c in key_fields(axis):
-        cols.append({"workload": "_workload", "layout": "_layout"}.get(c, c))
+        if c == "timer" and axis == "device":
+            cols.append("_timer")
+        else:
+            cols.append({"workload": "_workload", "layout": "_layout", "threads": "_threads"}.get(c, c))
     return cols
 
 
@@ -337,8 +376,8 @@ def compare(runs: RunSet, by: str | None = None, baseline: str | None = None,
     if not (0 <= threshold < 1):
         raise ConvbenchError(f"threshold: must be a fraction in [0, 1), got {threshold}")
     require_ok(runs)
-    allrows = _keyed(runs.rows, axis)
-    ok = _keyed(runs.ok(), axis)
+    allrows = _keyed(runs.rows, axis, runs)
+    ok = _keyed(runs.ok(), axis, runs)
     values = _values_in_order(ok, axis, runs)
     if len(values) < 2:
         raise ConvbenchError(
@@ -404,8 +443,8 @@ def compare(runs: RunSet, by: str | None = None, baseline: str | None = None,
             )
         cases += matched
         if any(m.baseline.rows > 1 or m.candidate.rows > 1 for m in matched) and not notes:
-            notes.append("cases with several rows (--repeat) combine as the median of their medians, "
-                         "with the envelope of their intervals as the noise")
+            notes.append("cases with several rows (--repeat, or several runs on one side) combine as the "
+                         "median of their medians, with the envelope of their intervals as the noise")
         ratios = [m.ratio for m in matched]
         weights = [m.count for m in matched]
         tally = tuple((v, sum(1 for m in matched if m.verdict == v)) for v in VERDICTS)

@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from typing import Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -100,13 +101,13 @@ def listing_table(what: str, rows: list[dict]) -> Table:
         for r in rows:
             versions = ", ".join(f"{k} {v}" for k, v in r["versions"].items())
             if not r["available"]:
-                t.add_row(r["name"], "[red]no[/]", "", r["reason"])
+                t.add_row(r["name"], "[red]no[/]", "", escape(r["reason"]))
                 continue
             sup = []
             for dev, table in r["supports"].items():
                 parts = [f"{dt}({'/'.join(d[0] if d == 'fwd' else d[0:2] for d in dirs)})" for dt, dirs in table.items()]
                 sup.append(f"{dev}: " + " ".join(parts))
-            t.add_row(r["name"], "[green]yes[/]", versions, "\n".join(sup))
+            t.add_row(r["name"], "[green]yes[/]", escape(versions), "\n".join(sup))
         t.caption = "directions: f=fwd, dg=dgrad, wg=wgrad"
     elif what == "devices":
         t.add_column("kind")
@@ -117,7 +118,7 @@ def listing_table(what: str, rows: list[dict]) -> Table:
                 devs = "\n".join(f"{d['id']}: {d['name']} ({fmt_count(d['memory_bytes'])}B)" for d in r["devices"])
                 t.add_row(r["kind"], "[green]yes[/]", devs)
             else:
-                t.add_row(r["kind"], "[red]no[/]", r["reason"])
+                t.add_row(r["kind"], "[red]no[/]", escape(r["reason"]))
     else:
         cols = list(rows[0]) if rows else []
         for c in cols:
@@ -139,7 +140,7 @@ def print_layers(console, title: str, specs, counts, dtypes: Sequence[str], dire
     if fmt == "csv":
         _write_csv(console.file, rows)
         return
-    t = Table(title=title, title_justify="left")
+    t = Table(title=escape(title), title_justify="left")
     cols = ["#", "layer", "kind", "input", "output", "kernel", "stride", "groups"]
     if counts is not None:
         cols.append("count")
@@ -149,7 +150,7 @@ def print_layers(console, title: str, specs, counts, dtypes: Sequence[str], dire
     for c in cols:
         t.add_column(c, justify="left" if c in ("layer", "kind") else "right")
     for i, r in enumerate(rows):
-        cells = [str(i), r["layer"] or r["descriptor"], r["kind"], r["input"], r["output"], r["kernel"],
+        cells = [str(i), escape(r["layer"] or r["descriptor"]), r["kind"], r["input"], r["output"], r["kernel"],
                  r["stride"], str(r["groups"])]
         if counts is not None:
             cells.append(str(r["count"]))
@@ -181,19 +182,19 @@ def print_algorithms(console, spec, costs, errors, fmt: str) -> None:
     if fmt == "csv":
         _write_csv(console.file, rows)
         return
-    t = Table(title=f"algorithms for {spec}", title_justify="left")
+    t = Table(title=escape(f"algorithms for {spec}"), title_justify="left")
     for col in ("algorithm", "mults (total)", "mults per tile per channel pair", "extra memory", "max abs err",
                 "max rel err", "notes"):
         t.add_column(col, justify="left" if col in ("algorithm", "notes") else "right")
     for r in rows:
         if not r["supported"]:
-            t.add_row(r["algorithm"], "-", "-", "-", "-", "-", f"unsupported: {r['reason']}")
+            t.add_row(r["algorithm"], "-", "-", "-", "-", "-", escape(f"unsupported: {r['reason']}"))
             continue
         per_tile = r["multiplications_per_tile_per_channel_pair"]
         t.add_row(r["algorithm"], fmt_count(r["multiplications"]), "-" if per_tile is None else f"{per_tile:g}",
                   fmt_count(r["extra_bytes"]) + "B",
                   "-" if r["max_abs_error"] is None else f"{r['max_abs_error']:.2e}",
-                  "-" if r["max_rel_error"] is None else f"{r['max_rel_error']:.2e}", r["notes"] or "")
+                  "-" if r["max_rel_error"] is None else f"{r['max_rel_error']:.2e}", escape(r["notes"] or ""))
     console.print(t)
 
 
@@ -231,7 +232,7 @@ class Progress:
             self._task = self._bar.add_task("", total=total)
         label = f"{pc.backend} {pc.case.dtype} {pc.case.direction} {pc.workload.layers[0] if pc.workload.layers else pc.descriptor}"
         if row is None:
-            self._bar.update(self._task, description=label[:60])
+            self._bar.update(self._task, description=escape(label[:60]))
         else:
             self._bar.advance(self._task)
 
@@ -273,8 +274,8 @@ def print_run(console, rows: list[dict], fmt: str) -> None:
         else:
             cells = ["", "", "", (r.get("reason") or "")[:70]]
         algo = r.get("algorithm") or ""
-        t.add_row(_layer_label(r)[:40], r["backend"], algo[:40], r["dtype"], r["direction"],
-                  f"[{style.get(st, 'white')}]{st}[/]", *cells)
+        t.add_row(escape(_layer_label(r)[:40]), escape(r["backend"]), escape(algo[:40]), r["dtype"], r["direction"],
+                  f"[{style.get(st, 'white')}]{st}[/]", *[escape(c) for c in cells])
     t.caption = "median of the samples; ±noise: half-width of its 95% confidence interval (* target not reached)"
     console.print(t)
 

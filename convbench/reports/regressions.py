@@ -37,15 +37,16 @@ until all pass.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 from convbench.errors import ConvbenchError
 from convbench.results.history import (
@@ -162,7 +163,7 @@ def is_improvement(ratio: Ratio, threshold: float = DEFAULT_THRESHOLD) -> bool:
 
 # ---- cases -----------------------------------------------------------------------------------
 def _key_values(row) -> tuple[tuple[str, str], ...]:
-    return tuple((k, "" if pd.isna(row[k]) else str(row[k])) for k in CASE_KEY)
+    return tuple((k, str(row[k])) for k in CASE_KEY)
 
 
 _LABEL_ALWAYS = ("workload", "backend", "dtype", "direction")
@@ -174,9 +175,19 @@ def _labels(keys: pd.DataFrame) -> list[str]:
     varying = [k for k in CASE_KEY if k not in _LABEL_ALWAYS and keys[k].astype(str).nunique(dropna=False) > 1]
     out = []
     for _, row in keys.iterrows():
-        parts = [str(row[k]) for k in _LABEL_ALWAYS if not pd.isna(row[k])]
+        parts = [str(row[k]) for k in _LABEL_ALWAYS if str(row[k])]
         parts += [f"{k}={row[k]}" for k in varying]
         out.append(" ".join(parts))
+    return out
+
+
+def _normalise_keys(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose CASE_KEY columns are text, ``""`` where unset, so that rows group and
+    match on them whatever their stored types (and an unset field matches an unset one)."""
+    out = df.copy()
+    for k in CASE_KEY:
+        col = out[k] if k in out.columns else pd.Series([None] * len(out), index=out.index)
+        out[k] = col.map(lambda v: "" if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v))
     return out
 
 
@@ -299,7 +310,8 @@ def _status_of_runs(per_run: pd.DataFrame) -> pd.DataFrame:
     keys = list(CASE_KEY)
     per_run = per_run.sort_values("run_started_at", kind="stable")
     g = per_run.groupby(keys, dropna=False, sort=False)
-    out = g.agg(runs=("run_path", "size"), ok_runs=("status", lambda s: int((s == "ok").sum())))
+    out = g.agg(runs=("run_path", "size"))
+    out["ok_runs"] = (per_run["status"] == "ok").groupby([per_run[k] for k in keys], sort=False).sum()
     bad = per_run[per_run["status"] != "ok"].groupby(keys, dropna=False, sort=False).agg(
         bad_status=("status", "last"), bad_reason=("reason", "last"))
     out = out.join(bad, how="left")
@@ -327,7 +339,8 @@ def compare_cases(baseline: pd.DataFrame, candidate: pd.DataFrame,
     them, one or many runs each), matched on CASE_KEY, with its outcome."""
     if not threshold >= 0:
         raise ConvbenchError(f"threshold: must be at least 0, got {threshold}")
-    both = pd.concat([baseline.assign(_side="b"), candidate.assign(_side="c")], ignore_index=True)
+    baseline, candidate = _normalise_keys(baseline), _normalise_keys(candidate)
+    both = pd.concat([baseline, candidate], ignore_index=True)
     if both.empty:
         return ()
     cases = _case_table(both)
@@ -453,19 +466,49 @@ class Shift:
     n_after: int
 
 
+def _prefix_l1(x: np.ndarray) -> np.ndarray:
+    """c[t] = sum |x[:t] - median(x[:t])| for t = 0..n, in O(n log n): two heaps hold the
+    lower and upper halves with their sums, and the summed deviation from the median is the
+    upper sum minus the lower sum (plus the median itself when the count is odd)."""
+    lower: list[float] = []  # max-heap by negation; holds the median when the count is odd
+    upper: list[float] = []
+    s_lower = s_upper = 0.0
+    out = np.zeros(x.size + 1)
+    for i, v in enumerate(x.tolist()):
+        if lower and v > -lower[0]:
+            heapq.heappush(upper, v)
+            s_upper += v
+        else:
+            heapq.heappush(lower, -v)
+            s_lower += v
+        if len(lower) > len(upper) + 1:
+            m = -heapq.heappop(lower)
+            s_lower -= m
+            heapq.heappush(upper, m)
+            s_upper += m
+        elif len(upper) > len(lower):
+            m = heapq.heappop(upper)
+            s_upper -= m
+            heapq.heappush(lower, -m)
+            s_lower += m
+        out[i + 1] = s_upper - s_lower + (-lower[0] if len(lower) > len(upper) else 0.0)
+    return out
+
+
 def _l1_split(x: np.ndarray, min_size: int) -> int | None:
     """The split t (min_size <= t <= n - min_size) minimising the summed absolute deviations
-    of x[:t] and x[t:] from their medians; None when the series is too short."""
+    of x[:t] and x[t:] from their medians (the first of equal ones); None when the series is
+    too short."""
     n = x.size
     if n < 2 * min_size:
         return None
-    best, best_cost = None, math.inf
-    for t in range(min_size, n - min_size + 1):
-        a, b = x[:t], x[t:]
-        cost = float(np.abs(a - np.median(a)).sum() + np.abs(b - np.median(b)).sum())
-        if cost < best_cost - 1e-15:
-            best, best_cost = t, cost
-    return best
+    left = _prefix_l1(x)
+    right = _prefix_l1(x[::-1])[::-1]
+    ts = np.arange(min_size, n - min_size + 1)
+    cost = left[ts] + right[ts]
+    best = float(cost.min())
+    tol = 1e-12 * max(float(np.abs(x).sum()), 1.0)
+    return int(ts[np.flatnonzero(cost <= best + tol)[0]])
 
 
 def _settle(x: np.ndarray, t: int) -> int:
@@ -520,8 +563,6 @@ def series_noise(log_values: np.ndarray) -> float:
 def _z_family(splits: int) -> float:
     """Normal quantile for a two-sided 95% level shared by ``splits`` candidate splits
     (Bonferroni): searching for the best split must not make noise look like a step."""
-    from scipy.special import ndtri
-
     return float(ndtri(1 - 0.025 / max(splits, 1)))
 
 
@@ -563,10 +604,7 @@ def find_shifts(values: Sequence[float], threshold: float = DEFAULT_THRESHOLD, m
                    for i in range(len(cuts))]
         failing = [(res[1].confidence, i) for i, res in enumerate(results) if not res[0]]
         if not failing:
-            return tuple(res[1].__class__(index=cut, ratio=res[1].ratio, confidence=res[1].confidence,
-                                          before_median=res[1].before_median, after_median=res[1].after_median,
-                                          n_before=res[1].n_before, n_after=res[1].n_after)
-                         for cut, res in zip(cuts, results))
+            return tuple(replace(shift, index=cut) for cut, (_, shift) in zip(cuts, results))
         del cuts[min(failing)[1]]
 
 
@@ -661,6 +699,7 @@ def build_history(rows: pd.DataFrame, runs: Sequence[RunInfo], threshold: float 
     env_changes = environment_changes(runs)
     if rows.empty:
         return History(location, threshold, min_size, (), runs, env_changes, tuple(skipped))
+    rows = _normalise_keys(rows)
     cases = _case_table(rows)
     per_run = _per_run(rows).sort_values(["run_started_at", "run_name"], kind="stable")
     keys = list(CASE_KEY)
@@ -790,8 +829,8 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def check_headline(result: CheckResult) -> str:
     """One line: verdict and counts."""
-    counts = result.counts()
-    parts = [f"{n} {k}" for k, n in counts.items()]
+    plural = {REGRESSION: "regressions", IMPROVEMENT: "improvements"}
+    parts = [f"{n} {plural.get(k, k) if n != 1 else k}" for k, n in result.counts().items()]
     verdict_text = "FAIL" if result.exit_code else "PASS"
     nb, nc = len(result.baseline_runs), len(result.candidate_runs)
     return (f"{verdict_text}: {', '.join(parts) or 'no cases'} (threshold {result.threshold:.1%}; "
@@ -995,7 +1034,8 @@ def plot_history(h: History, path: str, max_cases: int = 24) -> int:
     bottom = axes[-1, 0]
     bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
     omitted = len(h.cases) - len(cases)
-    fig.suptitle(f"convbench history: {len(h.runs)} runs, {len(h.change_points)} change points"
+    ncp = len(h.change_points)
+    fig.suptitle(f"convbench history: {len(h.runs)} runs, {ncp} change point{'s' if ncp != 1 else ''}"
                  + (f" ({omitted} more cases not drawn)" if omitted > 0 else ""), fontsize=11)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)

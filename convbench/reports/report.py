@@ -343,7 +343,8 @@ def _environment(autoescape: bool):
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("convbench.reports", "templates"),
-        autoescape=autoescape, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+        autoescape=autoescape, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
     )
     env.filters["md"] = cmp.md_escape
     env.filters["b64"] = lambda b: base64.b64encode(b).decode("ascii")

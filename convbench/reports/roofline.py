@@ -197,6 +197,7 @@ def roofline(runs: RunSet, device: str | None = None, dtype: str | None = None,
         if not c.compute_flop_per_s:
             warnings.append(f"no {c.kind} {dtype} compute peak for {device_name or device}: "
                             "that ceiling is drawn without its compute roof")
+    warnings += _ceiling_warnings(ceilings, dtype)
     data = Roofline(device=device, device_name=device_name, dtype=dtype, direction=direction,
                     points=tuple(points), ceilings=tuple(ceilings), warnings=(), notes=())
     warnings += _above_warnings(data)
@@ -221,6 +222,22 @@ def _list(points: Sequence[Point], limit: int = 3) -> str:
     return text + (f" and {len(points) - limit} more" if len(points) > limit else "")
 
 
+def _ceiling_warnings(ceilings: Sequence[Ceiling], dtype: str) -> list[str]:
+    """A measured roof above the datasheet/formula one: the clock ran above the one the
+    formula uses (turbo), or the datasheet row or the measurement is wrong."""
+    measured = [c for c in ceilings if c.kind == "measured" and c.compute_flop_per_s]
+    out = []
+    for m in measured:
+        for c in ceilings:
+            if c.kind != "measured" and c.compute_flop_per_s and m.compute_flop_per_s > c.compute_flop_per_s:
+                why = ("the cores ran above the clock the formula uses (turbo), or the ISA rule is low"
+                       if c.kind == "formula" else "check the datasheet row and the dtype the GEMM ran in")
+                out.append(f"the measured {dtype} roof ({_fmt_rate(m.compute_flop_per_s)}) is "
+                           f"{m.compute_flop_per_s / c.compute_flop_per_s:.0%} of the {c.kind} peak "
+                           f"({_fmt_rate(c.compute_flop_per_s)}): {why}")
+    return out
+
+
 def _above_warnings(data: Roofline) -> list[str]:
     out = []
     for c in data.ceilings:
@@ -233,7 +250,7 @@ def _above_warnings(data: Roofline) -> list[str]:
         if c.kind == "measured":
             out.append(f"{len(above)} point(s) above the measured {data.dtype} compute ceiling ({roof}): "
                        f"{_list(above)}; a bug in either figure (the FLOP count, the time, or the peak "
-                       "measurement: rerun `convbench peak`)")
+                       "measurement: a machine busy during `convbench peak` lowers it; rerun it)")
         elif c.kind == "formula":
             out.append(f"{len(above)} point(s) above the {data.dtype} formula peak ({roof}): {_list(above)}; "
                        "the cores ran faster than the clock the formula uses (turbo) or the ISA rule is wrong")
@@ -302,8 +319,8 @@ def figure(data: Roofline):
         if c.ridge and xmin < c.ridge < xmax:
             ax.plot([c.ridge], [c.compute_flop_per_s], marker="D", color=color, markersize=6, zorder=3)
             ax.annotate(_safe(f"ridge {c.ridge:.3g} FLOP/B"), (c.ridge, c.compute_flop_per_s),
-                        textcoords="offset points", xytext=(8, -14 if c.kind == "measured" else 6),
-                        fontsize=8, color=color)
+                        textcoords="offset points", xytext=(-8, 8 if c.kind == "measured" else -16),
+                        ha="right", fontsize=8, color=color)
     backends = list(dict.fromkeys(p.backend for p in data.points))
     colors = {b: f"C{i % 10}" for i, b in enumerate(backends)}
     for b in backends:
@@ -313,7 +330,7 @@ def figure(data: Roofline):
                        marker=_MARKERS.get(d, "o"), s=36, edgecolors="black", linewidths=0.4,
                        label=_safe(f"{b} {d}"), zorder=4)
     worst, best = data.extremes()
-    for p, tag, offset, ha in ((best, "best", (-14, 16), "right"), (worst, "worst", (14, -18), "left")):
+    for p, tag, offset, ha in ((best, "best", (12, -26), "left"), (worst, "worst", (12, -18), "left")):
         if p is None or (tag == "worst" and p is best):
             continue
         eff = data.efficiency(p)

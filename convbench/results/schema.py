@@ -54,8 +54,10 @@ COLUMNS: tuple[tuple[str, pa.DataType, str], ...] = (
     ("dtype", _STR, "fp32, tf32, fp16, bf16, int8, int4"),
     ("direction", _STR, "fwd, dgrad or wgrad"),
     ("layout", _STR, "layout that ran: nchw, nhwc, blocked, ..."),
+    ("layout_requested", _STR, "the plan's layout: native, nchw, nhwc"),
     ("cache", _STR, "hot or cold"),
     ("timer", _STR, "timing method: wall, wall-batch, cuda-event, cuda-event-batch, cuda-graph, kernel"),
+    ("timer_requested", _STR, "the plan's timer: default or a timer name"),
     ("threads", _I64, "CPU threads used (0: stack default)"),
     ("repeat", _I64, "repetition index (0-based)"),
     # the outcome
@@ -93,8 +95,8 @@ COLUMN_NAMES: tuple[str, ...] = tuple(c[0] for c in COLUMNS)
 ARROW_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in COLUMNS])
 #: The fields whose values identify a case across runs (used to match rows in compare/check).
 CASE_KEY: tuple[str, ...] = (
-    "workload", "backend", "algorithm_requested", "device", "dtype", "direction", "layout",
-    "cache", "timer", "threads",
+    "workload", "backend", "algorithm_requested", "device", "dtype", "direction", "layout_requested",
+    "cache", "timer_requested", "threads",
 )
 
 

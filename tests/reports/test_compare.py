@@ -184,3 +184,21 @@ def test_rich_table_escapes_markup(make_run):
     console = Console(width=250, record=True)
     console.print(C.render_table(comp))
     assert "[bold]layer[/bold]" in console.export_text()
+
+
+def test_by_device_matches_each_devices_default_timer(make_run):
+    rows = [dict(workload=A, time=1e-3),
+            dict(workload=A, time=1e-5, device="cuda:0", device_name="NVIDIA L4", timer="cuda-graph")]
+    comp = C.compare(C.load_runs([make_run(rows)]), by="device", baseline="cpu")
+    (case,) = comp.cases
+    assert comp.candidates == ("cuda:0",) and case.ratio == pytest.approx(0.01) and case.verdict == "faster"
+    assert case.candidate.peak_kind == "datasheet"
+    assert C.requested_timer({"repro": "convbench run --timer cuda-event --x"}) == "cuda-event"
+    assert C.requested_timer({"repro": "convbench run"}) == "default"
+
+
+def test_zero_threads_matches_the_resolved_count_of_its_run(make_run, tmp_path):
+    r0 = make_run([dict(workload=A, time=1e-3, threads=0)], root=tmp_path / "zero")  # affinity [0, 1]
+    r2 = make_run([dict(workload=A, time=1e-3, threads=2)], root=tmp_path / "two")
+    (case,) = C.compare(C.load_runs([str(r0), str(r2)])).cases
+    assert case.field("threads") == 2 and case.verdict == "same"

@@ -334,3 +334,12 @@ def test_bad_input_is_a_user_error(store, tmp_path):
 
 def test_case_key_is_what_matches_rows():
     assert "workload" in CASE_KEY and "repeat" not in CASE_KEY and "algorithm" not in CASE_KEY
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-5, 5), min_size=0, max_size=40))
+def test_running_l1_cost_matches_its_definition(xs):
+    x = np.asarray(xs, dtype=float)
+    got = R._prefix_l1(x)
+    want = [0.0] + [float(np.abs(x[:t] - np.median(x[:t])).sum()) for t in range(1, x.size + 1)]
+    assert np.allclose(got, want, atol=1e-9)
