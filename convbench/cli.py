@@ -15,6 +15,7 @@ import sys
 import click
 
 from convbench import __version__
+from convbench.cli_common import console, parse_fraction, split_values
 from convbench.errors import ConvbenchError
 
 _DEBUG_ENV = "CONVBENCH_DEBUG"
@@ -26,40 +27,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _split(values) -> tuple[str, ...]:
-    """Repeatable, comma-separated option values -> a flat tuple, order kept, no repeats."""
-    out: list[str] = []
-    for v in values or ():
-        for part in str(v).split(","):
-            part = part.strip()
-            if part and part not in out:
-                out.append(part)
-    return tuple(out)
+    return split_values(values)
 
 
 def _fraction(text: str, name: str) -> float:
-    """``0.01`` or ``1%`` -> 0.01."""
-    t = str(text).strip()
-    try:
-        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
-    except ValueError:
-        raise ConvbenchError(f"{name}: expected a fraction such as 0.01 or 1%, got {text!r}") from None
+    return parse_fraction(text, name, "0.01 or 1%")
 
 
 def _stderr():
-    from rich.console import Console
-
-    return Console(stderr=True)
+    return console(stderr=True)
 
 
 def _stdout():
-    """stdout console; when it is not a terminal (a pipe, a file, CI) tables get 200 columns
-    instead of rich's 80 so that no cell is cut."""
-    from rich.console import Console
-
-    console = Console(soft_wrap=False)
-    if not console.is_terminal:
-        console = Console(soft_wrap=False, width=200)
-    return console
+    return console()
 
 
 class _Group(click.Group):

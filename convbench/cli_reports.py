@@ -12,34 +12,20 @@ import sys
 
 import click
 
+from convbench.cli_common import console, parse_fraction, split_values
 from convbench.errors import ConvbenchError
 
 
 def _split(values) -> tuple[str, ...]:
-    out: list[str] = []
-    for v in values or ():
-        for part in str(v).split(","):
-            part = part.strip()
-            if part and part not in out:
-                out.append(part)
-    return tuple(out)
+    return split_values(values)
 
 
 def _fraction(text: str, name: str) -> float:
-    t = str(text).strip()
-    try:
-        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
-    except ValueError:
-        raise ConvbenchError(f"{name}: expected a fraction such as 0.05 or 5%, got {text!r}") from None
+    return parse_fraction(text, name)
 
 
 def _console(stderr: bool = False):
-    from rich.console import Console
-
-    console = Console(stderr=stderr, soft_wrap=False)
-    if not stderr and not console.is_terminal:
-        console = Console(soft_wrap=False, width=220)
-    return console
+    return console(stderr)
 
 
 def _warn(lines) -> None:

@@ -17,31 +17,15 @@ from datetime import datetime
 
 import click
 
+from convbench.cli_common import console as _console, parse_fraction, split_values as _split
 from convbench.errors import ConvbenchError
 
 _FORMATS = ("table", "json", "markdown")
 
 
-def _split(values) -> tuple[str, ...]:
-    out: list[str] = []
-    for v in values or ():
-        for part in str(v).split(","):
-            part = part.strip()
-            if part and part not in out:
-                out.append(part)
-    return tuple(out)
-
-
 def _threshold(text: str) -> float:
     """``0.05`` or ``5%`` -> 0.05; a negative or non-numeric value is a user error."""
-    t = str(text).strip()
-    try:
-        value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
-    except ValueError:
-        raise ConvbenchError(f"threshold: expected a fraction such as 0.05 or 5%, got {text!r}") from None
-    if not value >= 0 or value != value or value == float("inf"):
-        raise ConvbenchError(f"threshold: must be a fraction of at least 0, got {text!r}")
-    return value
+    return parse_fraction(text, "threshold", "0.05 or 5%")
 
 
 def _since(text: str | None) -> datetime | None:
@@ -120,15 +104,6 @@ def _library_warnings():
                 if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)):
                     continue
                 click.echo(f"warning: {w.message}", err=True)
-
-
-def _console():
-    from rich.console import Console
-
-    console = Console(soft_wrap=False)
-    if not console.is_terminal:
-        console = Console(soft_wrap=False, width=200)
-    return console
 
 
 def _append(path: str | None, text: str) -> None:

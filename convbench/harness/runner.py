@@ -332,7 +332,20 @@ def make_plan(request: RunRequest, backends: list[str]) -> list[PlannedCase]:
 def run_benchmark(request: RunRequest, out_root, command: list[str] | None = None,
                   progress=None, resume_dir=None):
     """Run ``request`` into a new run directory under ``out_root`` (or continue
-    ``resume_dir``). Returns (run directory path, RunOutcome, plan, writer meta)."""
+    ``resume_dir``). Returns (run directory path, RunOutcome, plan, writer meta).
+
+    ``out_root`` may be an fsspec URL (a history store such as ``s3://bucket/runs``): the run
+    is written to a local temporary directory, durable case by case, and pushed into the store
+    when it ends (complete or interrupted); the returned path is then the store's copy."""
+    if resume_dir is None and out_root is not None and "://" in str(out_root):
+        import tempfile
+
+        from convbench.results.history import push_run
+
+        with tempfile.TemporaryDirectory(prefix="convbench-") as tmp:
+            path, outcome, plan, meta = run_benchmark(request, tmp, command, progress)
+            pushed = push_run(path, str(out_root))
+        return pushed.destination, outcome, plan, meta
     from convbench.errors import ConvbenchError
     from convbench.harness import environment
     from convbench.results.store import RunWriter, command_line
