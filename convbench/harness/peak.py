@@ -529,7 +529,11 @@ def latest_peaks(device: str, threads: int = 0, path: str | os.PathLike | None =
                  host: str | None = None) -> dict | None:
     """The newest cached entry for this host and ``device`` measured with the thread count a
     run with ``threads`` uses, else the newest for the device; None when there is none. A
-    corrupt cache gives a warning and None (a run never fails for it)."""
+    corrupt cache gives a warning and None (a run never fails for it).
+
+    A roof is a maximum: each compute and memory figure of the returned entry is the best of
+    every cached entry of the same device name and thread count (a trial disturbed by another
+    process under-reads; none over-reads), and ``method["best_of_entries"]`` says how many."""
     try:
         device = _normalize_device(device)
         data = load_cache(path)
@@ -543,4 +547,19 @@ def latest_peaks(device: str, threads: int = 0, path: str | os.PathLike | None =
     entries = sorted(entries, key=lambda e: str(e.get("measured_at") or ""))
     want = resolve_threads(device, threads)
     same = [e for e in entries if e.get("threads") == want]
-    return (same or entries)[-1]
+    newest = (same or entries)[-1]
+    peers = [e for e in entries if e.get("threads") == newest.get("threads")
+             and e.get("device_name") == newest.get("device_name")]
+    best = dict(newest)
+    compute = dict(newest.get("compute_flop_per_s") or {})
+    for e in peers:
+        for dtype, v in (e.get("compute_flop_per_s") or {}).items():
+            if isinstance(v, (int, float)) and v > (compute.get(dtype) or 0):
+                compute[dtype] = v
+        mem = e.get("memory_bytes_per_s")
+        if isinstance(mem, (int, float)) and mem > (best.get("memory_bytes_per_s") or 0):
+            best["memory_bytes_per_s"] = mem
+    best["compute_flop_per_s"] = compute
+    if len(peers) > 1:
+        best["method"] = dict(newest.get("method") or {}, best_of_entries=len(peers))
+    return best
