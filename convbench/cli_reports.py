@@ -13,7 +13,6 @@ import sys
 import click
 
 from convbench.cli_common import console, parse_fraction, split_values
-from convbench.errors import ConvbenchError
 
 
 def _split(values) -> tuple[str, ...]:

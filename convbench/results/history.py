@@ -528,19 +528,9 @@ def load_store(location: str | os.PathLike, columns: Sequence[str] | None = None
 
 # ---- push ----------------------------------------------------------------------------------
 def _read_meta_any(fs, run_dir: str) -> dict:
-    try:
-        with fs.open(_join(run_dir, RUN_JSON), "rb") as f:
-            meta = json.loads(f.read())
-    except FileNotFoundError:
-        raise ConvbenchError(f"push: {run_dir} is not a run directory (no {RUN_JSON})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConvbenchError(f"push: {_join(run_dir, RUN_JSON)} is corrupt ({exc})") from None
-    if not isinstance(meta, dict) or "run_id" not in meta:
-        raise ConvbenchError(f"push: {_join(run_dir, RUN_JSON)} is not a convbench run.json")
-    if meta.get("schema_version") != SCHEMA_VERSION:
-        raise ConvbenchError(f"push: {run_dir} has schema version {meta.get('schema_version')}; "
-                             f"this convbench writes version {SCHEMA_VERSION}")
-    return meta
+    from convbench.results.store import read_meta
+
+    return read_meta(run_dir, fs=fs, what="push")
 
 
 def _run_files(fs, run_dir: str) -> list[str]:

@@ -220,22 +220,27 @@ def _clean(row: dict) -> dict:
 
 
 # ---- reading -----------------------------------------------------------------------------
-def read_meta(path: str | os.PathLike) -> dict:
-    """run.json of a run directory; ConvbenchError when missing or corrupt."""
-    p = Path(path) / RUN_JSON
+def read_meta(path, fs=None, what: str = "run") -> dict:
+    """run.json of a run directory (local, or on an fsspec filesystem ``fs``); a one-line
+    ConvbenchError, prefixed ``what``, when it is missing, corrupt or of another schema."""
+    p = f"{str(path).rstrip('/')}/{RUN_JSON}"
     try:
-        with open(p) as f:
-            meta = json.load(f)
+        if fs is None:
+            with open(p, "rb") as f:
+                meta = json.loads(f.read())
+        else:
+            with fs.open(p, "rb") as f:
+                meta = json.loads(f.read())
     except FileNotFoundError:
-        raise ConvbenchError(f"run: {path} is not a run directory (no {RUN_JSON})") from None
+        raise ConvbenchError(f"{what}: {path} is not a run directory (no {RUN_JSON})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConvbenchError(f"run: {p} is corrupt ({exc})") from None
+        raise ConvbenchError(f"{what}: {p} is corrupt ({exc})") from None
     if not isinstance(meta, dict) or "run_id" not in meta:
-        raise ConvbenchError(f"run: {p} is not a convbench run.json")
+        raise ConvbenchError(f"{what}: {p} is not a convbench run.json")
     version = meta.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ConvbenchError(
-            f"run: {path} has schema version {version}; this convbench reads version {SCHEMA_VERSION}"
+            f"{what}: {path} has schema version {version}; this convbench reads version {SCHEMA_VERSION}"
         )
     return meta
 
@@ -366,10 +371,7 @@ def _load_remote(loc: str, run: str):
     import fsspec
 
     fs, _, _ = fsspec.get_fs_token_paths(loc)
-    with fs.open(f"{run}/{RUN_JSON}") as f:
-        meta = json.load(f)
-    if meta.get("schema_version") != SCHEMA_VERSION:
-        raise ConvbenchError(f"run: {run} has schema version {meta.get('schema_version')}")
+    meta = read_meta(run, fs=fs)
     pfile = f"{run}/{PARQUET}"
     if fs.exists(pfile):
         with fs.open(pfile, "rb") as f:
