@@ -53,6 +53,11 @@ class _Group(click.Group):
                 raise
             click.echo(f"convbench: error: {exc}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:  # Ctrl-C outside a run's own handling (start-up, loading)
+            if os.environ.get(_DEBUG_ENV):
+                raise
+            click.echo("convbench: interrupted", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -201,12 +206,21 @@ def run(suites, networks, descriptors, files, backends, algorithms, dtypes, dire
     if resume_dir:
         given = [suites, networks, descriptors, files, backends, algorithms, dtypes, directions, layouts,
                  devices, batch, resolution, caches, timers, shard]
-        if any(given) or repeat != 1:
-            raise ConvbenchError("resume: --resume takes no plan options (the plan is read from run.json)")
+        ctx = click.get_current_context()
+        # timing, thread, seed and output options are read from run.json too: never silently ignored
+        ignored = [p.opts[0] for p in ctx.command.params
+                   if p.name in ("min_time", "max_time", "target_noise", "threads", "case_timeout", "seed",
+                                 "out_root", "distribution")
+                   and ctx.get_parameter_source(p.name) is click.core.ParameterSource.COMMANDLINE]
+        if any(given) or repeat != 1 or ignored:
+            raise ConvbenchError("resume: --resume takes no plan options (the plan is read from run.json)"
+                                 + (f"; got {', '.join(ignored)}" if ignored else ""))
         bar = console.Progress(err, progress)
         with bar:
             path, outcome, plan, meta = runner.resume_benchmark(resume_dir, progress=bar.update)
     else:
+        if resolution is not None and not networks:
+            raise ConvbenchError(f"resolution: applies to --network only, got {resolution!r} without one")
         if not (suites or networks or descriptors or files):
             suites = ("quick",)
         workloads = workloads_from(
@@ -242,6 +256,8 @@ def run(suites, networks, descriptors, files, backends, algorithms, dtypes, dire
         err.print(f"[dim]skipped backend {escape(name)}: {escape(reason)}[/]")
     console.print_run(_stdout(), outcome.rows, fmt)
     status = console.summarize_statuses(outcome.rows)
+    if outcome.interrupted and not outcome.rows:
+        status = "no case finished"
     err.print(f"{status}\nresults: {escape(str(path))}")
     if outcome.interrupted:
         err.print("[yellow]interrupted:[/] finished cases are kept; continue with "

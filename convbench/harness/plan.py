@@ -8,7 +8,7 @@ across machines and Python versions. Equal shapes within one plan are one case w
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
 from convbench.backends.base import Case
@@ -128,10 +128,14 @@ def build_plan(
     for c in caches:
         if c not in ("hot", "cold"):
             raise ConvbenchError(f"cache: expected hot or cold, got {c!r}")
+    known_timers = _known_timers()
+    for t in timers:
+        if t not in known_timers:
+            raise ConvbenchError(f"timer: unknown timer {t!r} (known: {', '.join(known_timers)})")
     if repeats < 1:
         raise ConvbenchError(f"repeat: must be >= 1, got {repeats}")
     plan: list[PlannedCase] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # case_id -> index in plan
     for wl in merge_workloads(workloads):
         for backend in backends:
             for dtype in wl.dtypes or dtypes:
@@ -146,9 +150,27 @@ def build_plan(
                                         for r in range(repeats):
                                             pc = PlannedCase(case, backend, wl, cache, timer, r)
                                             if pc.case_id not in seen:
-                                                seen.add(pc.case_id)
+                                                seen[pc.case_id] = len(plan)
                                                 plan.append(pc)
+                                            else:  # the same case reached twice (a pinned and an
+                                                # unpinned copy of one shape): one case, counts add
+                                                i = seen[pc.case_id]
+                                                old = plan[i].workload
+                                                layers = old.layers + tuple(n for n in wl.layers if n not in old.layers)
+                                                plan[i] = replace(plan[i], workload=replace(
+                                                    old, count=old.count + wl.count, layers=layers))
     return plan
+
+
+def _known_timers() -> tuple[str, ...]:
+    """``default`` and every timer some device kind implements (a timer that this case's
+    device lacks is an ``unsupported`` row; a name no device knows is a user error)."""
+    from convbench.harness.devices import device_kinds, get_device
+
+    names = ["default"]
+    for kind in device_kinds():
+        names += [t for t in get_device(kind).timer_names() if t not in names]
+    return tuple(names)
 
 
 def _algorithms(backend, case, requested, algorithms_of) -> list[str]:

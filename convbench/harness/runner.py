@@ -354,6 +354,8 @@ def run_benchmark(request: RunRequest, out_root, command: list[str] | None = Non
         raise ConvbenchError("run: nothing to run (no workloads)")
     from convbench.workloads.spec import check_direction, check_dtype
 
+    if not 0 < request.case_timeout_s < float("inf"):  # NaN fails too
+        raise ConvbenchError(f"case-timeout: must be a positive number of seconds, got {request.case_timeout_s}")
     for d in request.dtypes:
         check_dtype(d)
     for d in request.directions:

@@ -59,9 +59,10 @@ class StoppingRule:
 
         if not 0 < self.target_noise < 1:
             raise ConvbenchError(f"target-noise: must be between 0 and 1, got {self.target_noise}")
-        if self.min_time_s < 0 or self.max_time_s <= 0:
+        if not (math.isfinite(self.min_time_s) and math.isfinite(self.max_time_s)) or (
+                self.min_time_s < 0 or self.max_time_s <= 0):
             raise ConvbenchError(
-                f"min-time/max-time: must be >= 0 and > 0, got {self.min_time_s}, {self.max_time_s}"
+                f"min-time/max-time: must be finite, >= 0 and > 0, got {self.min_time_s}, {self.max_time_s}"
             )
         if self.min_time_s > self.max_time_s:
             raise ConvbenchError(

@@ -69,8 +69,9 @@ class _InputCache:
         return self._ref[key]
 
 
-def repro_command(pc: PlannedCase) -> str:
-    """A command line that reruns this case alone (every user-given value shell-quoted)."""
+def repro_command(pc: PlannedCase, settings: Settings | None = None) -> str:
+    """A command line that reruns this case alone, with the same inputs (every user-given
+    value shell-quoted)."""
     c = pc.case
     parts = [
         "convbench", "run", "--workload", pc.descriptor, "--backend", pc.backend,
@@ -81,6 +82,10 @@ def repro_command(pc: PlannedCase) -> str:
         parts += ["--timer", pc.timer]
     if c.threads:
         parts += ["--threads", str(c.threads)]
+    if settings is not None and settings.seed:
+        parts += ["--seed", str(settings.seed)]
+    if settings is not None and settings.distribution != "int":
+        parts += ["--inputs", settings.distribution]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -98,7 +103,7 @@ def base_row(pc: PlannedCase, settings: Settings, device_name: str = "") -> dict
         device=c.device, device_name=device_name, dtype=c.dtype, direction=c.direction, layout=c.layout,
         layout_requested=c.layout, cache=pc.cache, timer=pc.timer, timer_requested=pc.timer, threads=c.threads, repeat=pc.repeat,
         flops=flops, bytes=nbytes, intensity_flop_per_byte=flops / nbytes,
-        repro=repro_command(pc), extra="{}", throttled=False, reason="",
+        repro=repro_command(pc, settings), extra="{}", throttled=False, reason="",
     )
     return row
 
@@ -200,6 +205,10 @@ def run_case(backend, pc: PlannedCase, settings: Settings, cache: _InputCache | 
         row["timer"] = name
         timer = dev.make_timer(name, kernel, case.device)
         flush = None
+        if pc.cache == "cold" and timer.launches > 1:
+            # the flush runs between samples: every launch of a batch after the first is hot
+            return finish(Status.UNSUPPORTED, f"timer {name!r} times {timer.launches} launches per sample; "
+                                              "a cold cache needs one launch per sample")
         if pc.cache == "cold":
             flush, flush_bytes = dev.make_flush(case.device)
             extra["flush_bytes"] = flush_bytes

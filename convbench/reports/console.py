@@ -237,8 +237,10 @@ class Progress:
             self._bar.advance(self._task)
 
 
-_RUN_COLUMNS = ("layer", "backend", "algorithm", "dtype", "direction", "status", "time_median_s", "noise_rel",
-                "tflops", "timer", "reason")
+_RUN_COLUMNS = ("layer", "backend", "algorithm", "dtype", "direction", "layout_requested", "device", "cache",
+                "repeat", "status", "time_median_s", "noise_rel", "tflops", "timer", "reason")
+#: Case fields the table shows only when the rows differ in them (else rows would look alike).
+_VARYING = (("layout_requested", "layout"), ("device", "device"), ("cache", "cache"), ("repeat", "rep"))
 
 
 def _layer_label(r: dict) -> str:
@@ -258,9 +260,10 @@ def print_run(console, rows: list[dict], fmt: str) -> None:
         _write_csv(console.file, [{k: r.get(k) for k in ("workload",) + _RUN_COLUMNS} for r in rows])
         return
     t = Table(title="convbench run", title_justify="left")
+    varying = [(k, label) for k, label in _VARYING if len({str(r.get(k)) for r in rows}) > 1]
     for c, j in (("layer", "left"), ("backend", "left"), ("algorithm", "left"), ("dtype", "left"),
-                 ("dir", "left"), ("status", "left"), ("median", "right"), ("±noise", "right"),
-                 ("TFLOP/s", "right"), ("timer", "left")):
+                 ("dir", "left"), *[(label, "left") for _, label in varying], ("status", "left"),
+                 ("median", "right"), ("±noise", "right"), ("TFLOP/s", "right"), ("timer", "left")):
         t.add_column(c, justify=j, overflow="fold")
     style = {"ok": "green", "wrong": "red", "unsupported": "dim", "error": "red", "crashed": "red",
              "timeout": "red", "oom": "red"}
@@ -275,6 +278,7 @@ def print_run(console, rows: list[dict], fmt: str) -> None:
             cells = ["", "", "", (r.get("reason") or "")[:70]]
         algo = r.get("algorithm") or ""
         t.add_row(escape(_layer_label(r)[:40]), escape(r["backend"]), escape(algo[:40]), r["dtype"], r["direction"],
+                  *[escape(str(r.get(k))) for k, _ in varying],
                   f"[{style.get(st, 'white')}]{st}[/]", *[escape(c) for c in cells])
     t.caption = "median of the samples; ±noise: half-width of its 95% confidence interval (* target not reached)"
     console.print(t)

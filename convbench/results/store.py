@@ -146,6 +146,12 @@ class RunWriter:
     def reopen(cls, path: str | os.PathLike) -> "RunWriter":
         path = Path(path)
         meta = read_meta(path)
+        ours = meta.get("host") == socket.gethostname() and meta.get("pid") == os.getpid()
+        if writer_alive(meta) and not ours:  # two writers would run and append the same cases
+            raise ConvbenchError(
+                f"resume: {path} is still being written (pid {meta.get('pid')} on {meta.get('host')}); "
+                "resume it once that run has stopped"
+            )
         rows = read_rows(path).to_dict("records")
         meta.update(state="running", heartbeat_at=_iso(_now()), host=socket.gethostname(), pid=os.getpid())
         meta.setdefault("resumed_at", [])
@@ -321,7 +327,7 @@ def find_runs(location: str | os.PathLike) -> list[str]:
             elif fs.isdir(p):
                 out += sorted(d for d in fs.ls(p, detail=False) if _is_run_dir(fs, d))
         return out
-    if any(ch in loc for ch in "*?["):
+    if any(ch in loc for ch in "*?[") and not Path(loc).exists():  # a real path may hold "[" too
         candidates = sorted(_glob.glob(loc))
     else:
         candidates = [loc]

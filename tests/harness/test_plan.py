@@ -60,3 +60,16 @@ def test_bad_plan_values():
         build_plan([Workload(A)], ["t"], dtypes=["fp33"])
     with pytest.raises(ConvbenchError):
         build_plan([Workload(A)], ["t"], directions=["bwd"])
+
+
+def test_a_pinned_and_an_unpinned_copy_of_one_case_add_their_counts():
+    plan = build_plan([Workload(A, 2, "n", ("x",)), Workload(A, 3, "f", ("y",), directions=("fwd",))], ["t"])
+    assert len(plan) == 1 and plan[0].workload.count == 5 and plan[0].workload.layers == ("x", "y")
+
+
+def test_repro_names_the_inputs_when_they_are_not_the_default():
+    from convbench.harness.worker import Settings, repro_command
+
+    pc = PlannedCase(Case(A.with_(name="it's")), "torch", Workload(A))
+    assert "--seed 7 --inputs normal" in repro_command(pc, Settings(seed=7, distribution="normal"))
+    assert "--seed" not in repro_command(pc, Settings())

@@ -254,13 +254,16 @@ def l2_cache_bytes(device: str = "cuda:0") -> int:
 
 
 def make_flush(device: str = "cuda:0"):
-    """Evict L2 by zeroing a device buffer twice its size (queued on the current stream)."""
+    """Evict L2 by zeroing a device buffer twice its size, and wait for it: the timers run on
+    their own non-blocking stream (the flush must not overlap the timed launch) and the wall
+    timers synchronise the device (the flush must not be inside their sample)."""
     torch = _torch()
     size = 2 * l2_cache_bytes(device)
     buf = torch.empty(size // 4, dtype=torch.float32, device=device)
 
     def flush() -> None:
         buf.zero_()
+        torch.cuda.synchronize(buf.device)
 
     return flush, size
 
