@@ -47,3 +47,9 @@ def test_cold_cache_run_flushes_before_every_sample(tmp_path, fault_backend):
     (row,) = outcome.rows
     assert row["status"] == "ok" and row["cache"] == "cold" and row["timer"] == "wall"
     assert json.loads(row["extra"])["flush_bytes"] >= 64 * 1024**2
+
+
+@pytest.mark.parametrize("bad", ["cpu:7", "cuda:x"])
+def test_malformed_device_names(bad):
+    with pytest.raises(ConvbenchError):
+        normalize_device(bad)

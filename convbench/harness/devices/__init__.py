@@ -41,6 +41,11 @@ def get_device(device: str) -> ModuleType:
 def normalize_device(device: str) -> str:
     """``cuda`` -> ``cuda:0``; ``cpu`` stays; unknown kinds raise ConvbenchError."""
     get_device(device)
+    kind, _, index = device.partition(":")
+    if kind == "cpu" and index:
+        raise ConvbenchError(f"device: {device!r}: the CPU device takes no index (use cpu; --threads sets the cores)")
+    if index and not index.isdigit():
+        raise ConvbenchError(f"device: {device!r}: the index must be a number, e.g. cuda:1")
     if device == "cuda":
         return "cuda:0"
     return device
