@@ -199,7 +199,7 @@ def run(suites, networks, descriptors, files, backends, algorithms, dtypes, dire
     never reported as a time. Exit status: 0 all rows ok or unsupported, 1 some case failed
     (wrong, error, crashed, timeout, oom), 2 bad input, 130 interrupted."""
     from convbench.harness import runner
-    from convbench.harness.plan import parse_shard, workloads_from
+    from convbench.harness.plan import expand_timers, parse_shard, workloads_from
     from convbench.reports import console
 
     err = _stderr()
@@ -227,12 +227,7 @@ def run(suites, networks, descriptors, files, backends, algorithms, dtypes, dire
             suites=_split(suites), networks=_split(networks), descriptors=descriptors, files=files,
             batch=batch, resolution=_resolution(resolution), strict=strict, on_error=_bad_line,
         )
-        timer_list = _split(timers) or ("default",)
-        if "all" in timer_list:
-            from convbench.harness.devices import get_device
-
-            timer_list = tuple(dict.fromkeys(t for d in (_split(devices) or ("cpu",))
-                                             for t in get_device(d).timer_names()))
+        timer_list = expand_timers(_split(timers), _split(devices))
         request = runner.RunRequest(
             workloads=tuple(workloads), backends=_split(backends) or None, dtypes=_split(dtypes) or ("fp32",),
             directions=_split(directions) or ("fwd",), layouts=_split(layouts) or ("native",),

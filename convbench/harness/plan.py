@@ -76,6 +76,17 @@ def merge_workloads(workloads: Iterable[Workload]) -> list[Workload]:
     return list(merged.values())
 
 
+def expand_timers(timers: Sequence[str], devices: Sequence[str]) -> tuple[str, ...]:
+    """The run's timer list: ``all`` means every timer the devices implement (then the timer
+    is part of each case's identity); empty means ``default``."""
+    timers = tuple(timers) or ("default",)
+    if "all" not in timers:
+        return timers
+    from convbench.harness.devices import get_device
+
+    return tuple(dict.fromkeys(t for d in (tuple(devices) or ("cpu",)) for t in get_device(d).timer_names()))
+
+
 def parse_shard(text: str | None) -> tuple[int, int] | None:
     """``"I/N"`` -> (I, N) with 1 <= I <= N; None passes through."""
     if text is None:

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from convbench.errors import ConvbenchError
 from convbench.results.schema import ARROW_SCHEMA, CASE_KEY, COLUMN_NAMES, SCHEMA_VERSION
-from convbench.results.store import PARQUET, RUN_JSON, read_rows, writer_alive
+from convbench.results.store import PARQUET, RUN_JSON, fsync_path, read_rows, writer_alive
 
 #: Name of a run directory as RunWriter makes it: ``20260101T020000Z-host-1a2b3c4d``.
 RUN_NAME = re.compile(r"^\d{8}T\d{6}Z-.+-[0-9a-f]{8}$")
@@ -617,16 +617,6 @@ def _existing_run(fs, dst: str) -> dict | None:
         return {"run_id": None}
 
 
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _push_local(src_fs, src: str, files: list[str], parquet_bytes: bytes | None, dst_fs, root: str,
                 name: str) -> None:
     os.makedirs(root, exist_ok=True)
@@ -644,15 +634,15 @@ def _push_local(src_fs, src: str, files: list[str], parquet_bytes: bytes | None,
                 shutil.copyfile(_join(src, fname), target)
             else:
                 src_fs.get_file(_join(src, fname), target)
-            _fsync_path(target)
-        _fsync_path(tmp)
+            fsync_path(target)
+        fsync_path(tmp)
         try:
             os.rename(tmp, os.path.join(root, name))
         except OSError:
             if _existing_run(dst_fs, os.path.join(root, name)) is not None:
                 return  # another writer pushed the same run at the same moment
             raise
-        _fsync_path(root)
+        fsync_path(root)
     finally:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)

@@ -47,7 +47,9 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path) -> None:
+    """fsync a file or a directory (a directory after a rename makes the rename durable);
+    filesystems that cannot are passed over."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -68,7 +70,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def _row_to_json(row: dict) -> str:
@@ -103,7 +105,7 @@ def write_parquet_atomic(path: Path, rows: list[dict]) -> None:
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 def new_run_id() -> str:
